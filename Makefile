@@ -1,0 +1,48 @@
+# Two commands on a fresh clone: `make run` and `make test`. Both install and generate first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROTOS := $(shell find protos -name '*.proto')
+GEN_STAMP := gen/.generated
+
+.PHONY: install protos run test test-fast lint bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# Generated stubs import each other as top-level packages (events.v1, privacy.v1, ...).
+	echo "$(CURDIR)/gen" > "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/kontingent-gen.pth"
+	touch $@
+
+protos: $(GEN_STAMP)
+
+$(GEN_STAMP): $(STAMP) $(PROTOS)
+	rm -rf gen && mkdir -p gen
+	$(BIN)/python -m grpc_tools.protoc -I protos --python_out=gen --pyi_out=gen \
+		--grpc_python_out=gen $(PROTOS)
+	find gen -type d -exec touch {}/__init__.py \;
+	rm -f gen/__init__.py
+	touch $@
+
+run: protos
+	$(BIN)/kontingent dev up
+
+test: protos
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: protos
+	$(BIN)/python -m pytest -q -m 'not e2e' $(PYTEST_ARGS)
+
+lint: protos
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: protos
+	$(BIN)/python -m bench.signup $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) gen data

@@ -1,0 +1,165 @@
+"""Event consumers on faust: idempotent, at-least-once, and never losing a message.
+
+Each consumer is two faust agents: one on the topic, one on its `.retry` companion. A handler
+runs inside a database transaction together with the inbox record. A failure is routed to
+`.retry` (with the error and the attempt in headers) and, when attempts run out or the message
+can never succeed, to `.dlq`. Messages are acked only after they were handled or re-routed.
+
+Events are taken in small batches: events of different keys run concurrently, events of one
+key run in order, so one member's events stay ordered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+
+import faust
+from events.v1.envelope_pb2 import Envelope
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db.engine import Database
+from services.common.envelope import decode
+from services.common.errors import PermanentFailure
+from services.common.inbox import already_processed, mark_processed
+from services.common.kafka import Publisher
+from services.common.logging import get_logger
+from services.common.metrics import ServiceMetrics
+from services.common.topics import TopicSpec
+
+log = get_logger(__name__)
+
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+H_CONSUMER = "x-consumer"
+H_ATTEMPT = "x-attempt"
+H_RETRY_AT = "x-retry-at"
+H_ERROR = "x-error"
+H_SOURCE = "x-source-topic"
+H_FAILED_AT = "x-failed-at"
+MAX_ERROR_CHARS = 500
+
+
+def headers_of(message: faust.types.Message) -> dict[str, bytes]:
+    raw = message.headers or []
+    items: Iterable[tuple[str, bytes]] = raw.items() if isinstance(raw, dict) else raw
+    return {k: v for k, v in items}
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        name: str,
+        topic: TopicSpec,
+        handler: Handler,
+        *,
+        database: Database,
+        producer: Publisher,
+        metrics: ServiceMetrics,
+        max_attempts: int = 5,
+        retry_base_s: float = 0.5,
+        after_commit: Callable[[], None] = lambda: None,
+        batch_size: int = 200,
+        batch_window_s: float = 0.005,
+    ) -> None:
+        self.name = name
+        self.topic = topic
+        self.handler = handler
+        self.database = database
+        self.producer = producer
+        self.metrics = metrics
+        self.max_attempts = max_attempts
+        self.retry_base_s = retry_base_s
+        self.after_commit = after_commit
+        self.batch_size = batch_size
+        self.batch_window_s = batch_window_s
+
+    def attach(self, app: faust.App) -> None:
+        main = app.topic(self.topic.name, value_serializer="raw", key_serializer="raw")
+        retry = app.topic(self.topic.retry, value_serializer="raw", key_serializer="raw")
+        app.agent(main, name=self.name)(self._consume_main)
+        app.agent(retry, name=f"{self.name}-retry")(self._consume_retry)
+
+    async def _consume_main(self, stream: faust.StreamT) -> None:
+        async for events in stream.take_events(self.batch_size, within=self.batch_window_s):
+            by_key: dict[bytes, list[faust.EventT]] = defaultdict(list)
+            for event in events:
+                by_key[event.message.key or b""].append(event)
+            await asyncio.gather(*(self._run_in_order(group) for group in by_key.values()))
+
+    async def _run_in_order(self, events: list[faust.EventT]) -> None:
+        for event in events:
+            await self.process(event.message.value, event.message.key, attempt=0)
+
+    async def _consume_retry(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            headers = headers_of(event.message)
+            if headers.get(H_CONSUMER, b"").decode() != self.name:
+                continue  # another service's consumer failed on this topic
+            delay = float(headers.get(H_RETRY_AT, b"0")) - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            attempt = int(headers.get(H_ATTEMPT, b"1"))
+            await self.process(event.message.value, event.message.key, attempt=attempt)
+
+    async def process(self, raw: bytes | None, key: bytes | None, attempt: int) -> str:
+        """Handle one message; returns the outcome that was counted."""
+        started = time.perf_counter()
+        try:
+            envelope = decode(raw)
+            async with self.database.transaction() as session:
+                if await already_processed(session, self.name, envelope.event_id):
+                    outcome = "duplicate"
+                else:
+                    await self.handler(session, envelope)
+                    await mark_processed(session, self.name, envelope.event_id)
+                    outcome = "processed"
+            self.after_commit()
+        except PermanentFailure as exc:
+            outcome = await self._reroute(raw, key, exc, attempt, permanent=True)
+        except Exception as exc:
+            outcome = await self._reroute(raw, key, exc, attempt, permanent=False)
+        self.metrics.consumer_messages.labels(self.name, outcome).inc()
+        self.metrics.consumer_duration.labels(self.name).observe(time.perf_counter() - started)
+        return outcome
+
+    async def _reroute(self, raw: bytes | None, key: bytes | None, exc: Exception,
+                       attempt: int, *, permanent: bool) -> str:
+        next_attempt = attempt + 1
+        dead = permanent or next_attempt >= self.max_attempts
+        error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
+        headers = {
+            H_CONSUMER: self.name,
+            H_ATTEMPT: str(next_attempt),
+            H_ERROR: error,
+            H_SOURCE: self.topic.name,
+            H_FAILED_AT: datetime.now(UTC).isoformat(),
+        }
+        if not dead:
+            backoff = self.retry_base_s * 2**attempt
+            headers[H_RETRY_AT] = f"{time.time() + backoff * random.uniform(0.5, 1.5):.3f}"
+        target = self.topic.dlq if dead else self.topic.retry
+        log.warning("consumer_failed", consumer=self.name, attempt=next_attempt,
+                    error=error, routed_to=target)
+        await self._send_until_accepted(target, raw or b"", key, headers)
+        return "dead_lettered" if dead else "retried"
+
+    async def _send_until_accepted(self, topic: str, value: bytes, key: bytes | None,
+                                   headers: dict[str, str]) -> None:
+        # The message is acked once this returns, so giving up here would lose it: with the
+        # broker away the partition waits, which is all it could do anyway.
+        pause = 0.5
+        while True:
+            try:
+                await self.producer.send_and_wait(
+                    topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+                )
+                return
+            except Exception as exc:
+                log.warning("reroute_send_failed", topic=topic, error=type(exc).__name__)
+                await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+                pause = min(pause * 2, 10.0)

@@ -1,0 +1,1 @@
+"""Database mechanisms: engine and sessions, migrations, the outbox and inbox tables."""

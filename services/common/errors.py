@@ -1,0 +1,52 @@
+"""Errors a service raises on purpose; the gRPC layer maps each to its status code.
+
+Messages must be safe to show the caller and to log: ids and field names, never values.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class ServiceError(Exception):
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgument(ServiceError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, field_errors: dict[str, str]) -> None:
+        self.field_errors = field_errors
+        super().__init__("; ".join(f"{f}: {why}" for f, why in field_errors.items()))
+
+
+class NotFound(ServiceError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(ServiceError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+    def __init__(self, message: str, existing_id: str = "") -> None:
+        self.existing_id = existing_id
+        super().__init__(message)
+
+
+class FailedPrecondition(ServiceError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(ServiceError):
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(ServiceError):
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class Unavailable(ServiceError):
+    code = grpc.StatusCode.UNAVAILABLE
+
+
+class PermanentFailure(Exception):
+    """A message that can never be processed (malformed, unknown schema): dead-letter it now."""

@@ -1,0 +1,1 @@
+"""gRPC mechanisms: server bootstrap, interceptors, authentication, clients."""

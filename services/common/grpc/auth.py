@@ -1,0 +1,89 @@
+"""Who is calling: org API keys, the internal service token, the platform admin token.
+
+The caller's principal is put in a context variable for the duration of the RPC; handlers
+scope every query by `current_principal().org_id`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from services.common.errors import PermissionDenied, Unauthenticated
+
+SCOPE_INTERNAL = "internal"
+SCOPE_ADMIN = "platform-admin"
+SCOPE_PRIVACY = "privacy"
+ORG_SCOPES = ("members:read", "members:write", SCOPE_PRIVACY, "admin")
+DATA_SUBJECT_SCOPES = frozenset({SCOPE_PRIVACY, SCOPE_INTERNAL})
+
+
+def data_subject_policy() -> dict[str, frozenset[str]]:
+    """Who may call privacy.v1.DataSubjectStore, the same on every service."""
+    return {f"/privacy.v1.DataSubjectStore/{m}": DATA_SUBJECT_SCOPES for m in ("Export", "Erase")}
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "org", "service" or "admin"
+    org_id: str = ""
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise PermissionDenied(f"this credential lacks the '{scope}' scope")
+
+
+SERVICE_PRINCIPAL = Principal(kind="service", scopes=frozenset({SCOPE_INTERNAL}))
+ADMIN_PRINCIPAL = Principal(kind="admin", scopes=frozenset({SCOPE_ADMIN}))
+
+_current: ContextVar[Principal | None] = ContextVar("principal", default=None)
+
+
+def current_principal() -> Principal:
+    principal = _current.get()
+    if principal is None:
+        raise Unauthenticated("no credential")
+    return principal
+
+
+def set_principal(principal: Principal) -> None:
+    _current.set(principal)
+
+
+ApiKeyResolver = Callable[[str], Awaitable[Principal | None]]
+
+
+class Authenticator:
+    """Turns a bearer token into a principal. Org keys are resolved by the given resolver
+    (membership looks in its own table; other services ask membership) and cached briefly."""
+
+    def __init__(self, internal_token: str, resolve_api_key: ApiKeyResolver,
+                 admin_token: str = "", cache_ttl_s: float = 30.0) -> None:
+        self._internal = internal_token.encode()
+        self._admin = admin_token.encode()
+        self._resolve = resolve_api_key
+        self._ttl = cache_ttl_s
+        self._cache: dict[str, tuple[float, Principal]] = {}
+
+    async def authenticate(self, metadata: dict[str, str]) -> Principal:
+        header = metadata.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("missing 'authorization: Bearer <api key>' metadata")
+        raw = token.encode()
+        if hmac.compare_digest(raw, self._internal):
+            return SERVICE_PRINCIPAL
+        if self._admin and hmac.compare_digest(raw, self._admin):
+            return ADMIN_PRINCIPAL
+        cached = self._cache.get(token)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        principal = await self._resolve(token)
+        if principal is None:
+            raise Unauthenticated("invalid or revoked API key")
+        self._cache[token] = (time.monotonic() + self._ttl, principal)
+        return principal

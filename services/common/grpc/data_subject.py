@@ -1,0 +1,83 @@
+"""`privacy.v1.DataSubjectStore` for any service: the service supplies what it holds of a
+subject (export) and how it forgets them (erase); this turns both into receipts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import grpc
+from privacy.v1 import data_subject_pb2 as pb
+from privacy.v1 import data_subject_pb2_grpc
+
+from services.common.errors import InvalidArgument
+from services.common.grpc.auth import current_principal
+from services.common.timestamps import now_timestamp
+
+
+@dataclass(frozen=True)
+class Removed:
+    category: str
+    description: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Kept:
+    category: str
+    description: str
+    legal_basis: str
+    delete_after: str
+    count: int = 1
+    pseudonymised: bool = False
+
+
+@dataclass
+class ErasureOutcome:
+    removed: list[Removed] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+
+
+class SubjectStore(Protocol):
+    async def export(self, org_id: str, subject_id: str) -> dict[str, Any]: ...
+
+    async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome: ...
+
+
+def _org_of(request: pb.SubjectRequest) -> str:
+    if not request.subject_id:
+        raise InvalidArgument({"subject_id": "required"})
+    principal = current_principal()
+    if principal.kind == "org":
+        return principal.org_id
+    if not request.org_id:
+        raise InvalidArgument({"org_id": "required for internal callers"})
+    return request.org_id
+
+
+class DataSubjectServicer(data_subject_pb2_grpc.DataSubjectStoreServicer):
+    def __init__(self, store_name: str, store: SubjectStore) -> None:
+        self.store_name = store_name
+        self.store = store
+
+    async def Export(self, request: pb.SubjectRequest,
+                     context: grpc.aio.ServicerContext) -> pb.ExportReceipt:
+        document = await self.store.export(_org_of(request), request.subject_id)
+        return pb.ExportReceipt(
+            store=self.store_name, subject_id=request.subject_id,
+            document_json=json.dumps(document, ensure_ascii=False, default=str),
+            exported_at=now_timestamp())
+
+    async def Erase(self, request: pb.SubjectRequest,
+                    context: grpc.aio.ServicerContext) -> pb.ErasureReceipt:
+        outcome = await self.store.erase(_org_of(request), request.subject_id)
+        return pb.ErasureReceipt(
+            store=self.store_name, subject_id=request.subject_id,
+            removed=[pb.RemovedItem(category=r.category, description=r.description,
+                                    count=r.count) for r in outcome.removed],
+            kept=[pb.KeptItem(category=k.category, description=k.description,
+                              legal_basis=k.legal_basis, delete_after=k.delete_after,
+                              count=k.count, pseudonymised=k.pseudonymised)
+                  for k in outcome.kept],
+            erased_at=now_timestamp())

@@ -1,0 +1,88 @@
+"""One server interceptor for every RPC: authenticate, check the method's scope, time and
+count the call, and turn our errors into status codes with safe messages."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import grpc
+from sqlalchemy.exc import OperationalError
+
+from services.common.errors import PermissionDenied, ServiceError
+from services.common.grpc.auth import Authenticator, Principal, set_principal
+from services.common.grpc.client import TRANSIENT
+from services.common.logging import get_logger
+from services.common.metrics import ServiceMetrics
+
+log = get_logger(__name__)
+
+PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+# method full name -> the scopes any one of which allows the call
+AccessPolicy = Mapping[str, frozenset[str]]
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, authenticator: Authenticator, policy: AccessPolicy,
+                 metrics: ServiceMetrics) -> None:
+        self.authenticator = authenticator
+        self.policy = policy
+        self.metrics = metrics
+
+    async def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails):
+        handler = await continuation(details)
+        method = details.method
+        if handler is None or handler.unary_unary is None or method.startswith(PUBLIC_PREFIXES):
+            return handler
+        inner = handler.unary_unary
+        allowed = self.policy.get(method)
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            code = grpc.StatusCode.OK
+            try:
+                principal = await self.authenticator.authenticate(
+                    {k: v for k, v in context.invocation_metadata() or ()
+                     if isinstance(v, str)})
+                _authorize(principal, allowed, method)
+                set_principal(principal)
+                return await inner(request, context)
+            except ServiceError as exc:
+                code = exc.code
+                await context.abort(code, str(exc))
+            except OperationalError:
+                code = grpc.StatusCode.UNAVAILABLE
+                log.warning("database_unavailable", method=method)
+                await context.abort(code, "database unavailable, try again shortly")
+            except grpc.aio.AioRpcError as exc:
+                # A service this call depends on failed; say so instead of "internal error".
+                code = (grpc.StatusCode.UNAVAILABLE if exc.code() in TRANSIENT
+                        else grpc.StatusCode.INTERNAL)
+                log.warning("dependency_failed", method=method, dependency_code=exc.code().name)
+                await context.abort(code, "a service this call depends on is unavailable")
+            except grpc.aio.AbortError:
+                code = context.code() or grpc.StatusCode.UNKNOWN
+                raise
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                log.exception("rpc_failed", method=method)
+                await context.abort(code, "internal error")
+            finally:
+                self.metrics.grpc_requests.labels(method, code.name).inc()
+                self.metrics.grpc_duration.labels(method).observe(time.perf_counter() - started)
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _authorize(principal: Principal, allowed: frozenset[str] | None, method: str) -> None:
+    if allowed is None:
+        # Deny by default: a method nobody gave a policy is a method nobody may call.
+        raise PermissionDenied(f"{method} has no access policy")
+    if not allowed & principal.scopes:
+        raise PermissionDenied(f"this credential may not call {method.rsplit('/', 1)[-1]}")

@@ -1,0 +1,51 @@
+"""HTTP on faust's web server: /metrics, /healthz, /readyz, and RED metrics for every route."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import faust
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common.metrics import ServiceMetrics
+
+RouteHandler = Callable[[View, Request], Awaitable[Response]]
+
+
+def measured(metrics: ServiceMetrics, route: str, handler: RouteHandler) -> RouteHandler:
+    async def wrapped(view: View, request: Request) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(view, request)
+            status = response.status
+            return response
+        finally:
+            metrics.http_requests.labels(route, str(status)).inc()
+            metrics.http_duration.labels(route).observe(time.perf_counter() - started)
+
+    return wrapped
+
+
+def add_operational_pages(app: faust.App, metrics: ServiceMetrics,
+                          is_ready: Callable[[], bool]) -> None:
+    async def metrics_page(view: View, request: Request) -> Response:
+        return view.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+
+    async def healthz(view: View, request: Request) -> Response:
+        return view.json({"status": "alive"})
+
+    async def readyz(view: View, request: Request) -> Response:
+        ready = is_ready()
+        return view.json({"ready": ready}, status=200 if ready else 503)
+
+    for path, handler in (("/metrics", metrics_page), ("/healthz", healthz),
+                          ("/readyz", readyz)):
+        add_route(app, path, "get", measured(metrics, path, handler))
+
+
+def add_route(app: faust.App, path: str, verb: str, handler: RouteHandler) -> None:
+    view = type(f"View{path.replace('/', '_')}", (View,), {verb: handler})
+    app.page(path)(view)

@@ -1,0 +1,52 @@
+"""Structured JSON logs that never carry personal data or secrets.
+
+Values under sensitive keys are replaced before rendering, whatever the caller passed,
+so a careless `log.info("x", email=...)` still prints nothing personal.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+SENSITIVE_KEYS = frozenset(
+    {
+        "name", "email", "phone", "address", "birth_date", "api_key", "token", "secret",
+        "password", "key", "kek", "authorization", "body", "to", "recipient", "contact",
+    }
+)
+REDACTED = "[redacted]"
+
+
+def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for field in list(event):
+        if field.lower() in SENSITIVE_KEYS:
+            event[field] = REDACTED
+    return event
+
+
+def configure(service: str, level: str = "info") -> None:
+    numeric = logging.getLevelName(level.upper())
+    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s", force=True)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)

@@ -1,0 +1,96 @@
+"""Transactional outbox: an event is written in the same transaction as the state change it
+announces; the relay publishes pending rows with acks=all and marks them published."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+
+from events.v1.envelope_pb2 import Envelope
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.db.engine import Database
+from services.common.db.tables import outbox
+from services.common.kafka import Publisher
+from services.common.logging import get_logger
+from services.common.metrics import ServiceMetrics
+from services.common.topics import TopicSpec
+
+log = get_logger(__name__)
+
+
+async def add_event(session: AsyncSession, topic: TopicSpec, envelope: Envelope) -> None:
+    """Queue an event inside the caller's transaction. Keyed by subject, else org."""
+    await session.execute(
+        insert(outbox).values(
+            event_id=envelope.event_id,
+            topic=topic.name,
+            key=envelope.subject_id or envelope.org_id,
+            value=envelope.SerializeToString(),
+            created_at=datetime.now(UTC),
+        )
+    )
+
+
+class OutboxRelay:
+    def __init__(self, database: Database, producer: Publisher, metrics: ServiceMetrics,
+                 batch_size: int = 500, idle_interval_s: float = 0.2) -> None:
+        self.database = database
+        self.producer = producer
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.idle_interval_s = idle_interval_s
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called after a commit that added events, so they go out without waiting a tick."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        backoff = self.idle_interval_s
+        while True:
+            self._wakeup.clear()  # before reading, so a wake during the batch is not lost
+            try:
+                published = await self.publish_batch()
+                backoff = self.idle_interval_s
+            except Exception as exc:  # broker or database away: keep the rows, try again later
+                self.metrics.outbox_publish_failures.inc()
+                log.warning("outbox_publish_failed", error=type(exc).__name__, retry_in_s=backoff)
+                published = 0
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            if published < self.batch_size:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self.idle_interval_s)
+
+    async def publish_batch(self) -> int:
+        async with self.database.transaction() as session:
+            rows = (
+                await session.execute(
+                    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.value)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if rows:
+                futures = [
+                    await self.producer.send(row.topic, row.value, key=row.key.encode())
+                    for row in rows
+                ]
+                await asyncio.gather(*futures)
+                await session.execute(
+                    update(outbox)
+                    .where(outbox.c.seq.in_([row.seq for row in rows]))
+                    .values(published_at=datetime.now(UTC))
+                )
+                self.metrics.outbox_published.inc(len(rows))
+            backlog = await session.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            )
+        self.metrics.outbox_backlog.set(backlog or 0)
+        return len(rows)

@@ -1,0 +1,147 @@
+"""One process per service: a faust worker whose loop also runs the grpc.aio server, the
+outbox relay and the readiness probe. A service's bootstrap fills a Runtime; `run()` starts it.
+
+Start-up order: migrations and topics first (so consumers never subscribe to a topic that is
+not there), then the producer, gRPC, relay and readiness, while faust joins its groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import faust
+import grpc
+import mode
+
+from services.common import logging as kit_logging
+from services.common.consumer import EventConsumer, Handler
+from services.common.db.engine import Database
+from services.common.db.migrations import upgrade_to_head
+from services.common.grpc.auth import Authenticator
+from services.common.grpc.interceptor import AccessPolicy, ServiceInterceptor
+from services.common.grpc.server import GrpcServer
+from services.common.http import add_operational_pages
+from services.common.kafka import Publisher
+from services.common.metrics import ServiceMetrics
+from services.common.outbox import OutboxRelay
+from services.common.settings import ServiceSettings
+from services.common.topics import CATALOG, TopicSpec, provision
+
+log = kit_logging.get_logger(__name__)
+
+READINESS_INTERVAL_S = 2.0
+
+
+class Runtime:
+    def __init__(self, settings: ServiceSettings, migrations: Path) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.migrations = migrations
+        self.metrics = ServiceMetrics(self.service)
+        self.database = Database(settings.database_url)
+        self.publisher = Publisher(settings.kafka_bootstrap_servers, f"kontingent-{self.service}")
+        self.relay = OutboxRelay(self.database, self.publisher, self.metrics)
+        self.app = faust.App(
+            f"kontingent-{self.service}",
+            broker=f"kafka://{settings.kafka_bootstrap_servers}",
+            autodiscover=False,
+            topic_allow_declare=False,
+            topic_disable_leader=True,
+            broker_session_timeout=settings.consumer_session_timeout_s,
+            broker_heartbeat_interval=1.0,
+            broker_commit_interval=1.0,
+            consumer_auto_offset_reset="earliest",
+            producer_acks=-1,
+            store="memory://",
+            datadir=str(settings.data_dir / f"faust-{self.service}"),
+            web_enabled=True,
+            web_bind=settings.http_host,
+            web_host=settings.http_host,
+            web_port=settings.http_port,
+        )
+        self.ready = False
+        self.consumers: list[EventConsumer] = []
+        self._grpc_parts: tuple[Callable[[grpc.aio.Server], None], Sequence[str],
+                                AccessPolicy, Authenticator] | None = None
+        add_operational_pages(self.app, self.metrics, lambda: self.ready)
+
+    def serve_grpc(self, add_servicers: Callable[[grpc.aio.Server], None],
+                   service_names: Sequence[str], policy: AccessPolicy,
+                   authenticator: Authenticator) -> None:
+        self._grpc_parts = (add_servicers, service_names, policy, authenticator)
+
+    def consume(self, name: str, topic: TopicSpec, handler: Handler) -> EventConsumer:
+        consumer = EventConsumer(
+            name, topic, handler, database=self.database, producer=self.publisher,
+            metrics=self.metrics, max_attempts=self.settings.consumer_max_attempts,
+            after_commit=self.relay.wake,
+        )
+        consumer.attach(self.app)
+        self.consumers.append(consumer)
+        return consumer
+
+    async def prepare(self) -> None:
+        """Migrations and topics, before anything consumes or serves."""
+        await upgrade_to_head(self.database, self.migrations)
+        await asyncio.get_running_loop().run_in_executor(
+            None, provision, self.settings.kafka_bootstrap_servers, CATALOG)
+
+    def run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(self.prepare())
+        if not self.consumers:
+            # faust's consumer refuses to start with nothing to subscribe to.
+            self.app.boot_strategy = faust.app.base.BootStrategy(
+                self.app, enable_kafka_consumer=False)
+        worker = faust.Worker(self.app, _RuntimeService(self, loop=loop), loop=loop,
+                              loglevel=self.settings.log_level, redirect_stdouts=False)
+        worker.execute_from_commandline()
+
+
+class _RuntimeService(mode.Service):
+    def __init__(self, runtime: Runtime, **kwargs: object) -> None:
+        self.runtime = runtime
+        self.grpc: GrpcServer | None = None
+        super().__init__(**kwargs)
+
+    async def on_start(self) -> None:
+        rt = self.runtime
+        await rt.publisher.start()
+        if rt._grpc_parts is not None:
+            add_servicers, names, policy, authenticator = rt._grpc_parts
+            interceptor = ServiceInterceptor(authenticator, policy, rt.metrics)
+            self.grpc = GrpcServer(rt.settings.grpc_addr, add_servicers, names, interceptor)
+            await self.grpc.start()
+        self.add_future(rt.relay.run())
+        self.add_future(self._watch_readiness())
+        log.info("service_started", grpc=rt.settings.grpc_addr,
+                 http=f"{rt.settings.http_host}:{rt.settings.http_port}")
+
+    async def _watch_readiness(self) -> None:
+        rt = self.runtime
+        while not self.should_stop:
+            try:
+                await asyncio.wait_for(rt.database.ping(), READINESS_INTERVAL_S)
+                db_ok = True
+            except Exception:
+                db_ok = False
+            broker_ok = await rt.publisher.broker_reachable()
+            ready = db_ok and broker_ok
+            if ready != rt.ready:
+                log.info("readiness_changed", ready=ready, database=db_ok, broker=broker_ok)
+            rt.ready = ready
+            rt.metrics.ready.set(1 if ready else 0)
+            if self.grpc is not None:
+                await self.grpc.set_serving(ready)
+            await asyncio.sleep(READINESS_INTERVAL_S)
+
+    async def on_stop(self) -> None:
+        rt = self.runtime
+        if self.grpc is not None:
+            await self.grpc.stop(rt.settings.shutdown_grace_s)
+        await rt.publisher.stop()
+        await rt.database.close()
+        log.info("service_stopped")

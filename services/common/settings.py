@@ -1,0 +1,57 @@
+"""Typed settings read from the environment; every service subclasses ServiceSettings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs. Defaults suit the local stack; secrets have none."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    service_name: ClassVar[str]
+    default_grpc_port: ClassVar[int]
+    default_http_port: ClassVar[int]
+
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    grpc_host: str = "127.0.0.1"
+    grpc_port: int = 0
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+    internal_token: SecretStr
+    keyring_addr: str = "127.0.0.1:50054"
+    membership_addr: str = "127.0.0.1:50051"
+    # The local broker waits half the session timeout before a group join completes.
+    consumer_session_timeout_s: float = 6.0
+    consumer_max_attempts: int = 5
+    key_cache_ttl_s: float = 60.0
+    rpc_deadline_s: float = 5.0
+    shutdown_grace_s: float = 5.0
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _defaults(self) -> ServiceSettings:
+        updates: dict[str, object] = {}
+        if not self.database_url:
+            updates["database_url"] = f"sqlite+aiosqlite:///{self.data_dir}/{self.service_name}.db"
+        elif self.database_url.startswith(("postgresql://", "postgres://")):
+            _, rest = self.database_url.split("://", 1)
+            updates["database_url"] = f"postgresql+asyncpg://{rest}"
+        if not self.grpc_port:
+            updates["grpc_port"] = self.default_grpc_port
+        if not self.http_port:
+            updates["http_port"] = self.default_http_port
+        for name, value in updates.items():
+            object.__setattr__(self, name, value)
+        return self
+
+    @property
+    def grpc_addr(self) -> str:
+        return f"{self.grpc_host}:{self.grpc_port}"

@@ -1,0 +1,76 @@
+"""Topics are contracts: named `<domain>.<event>.v<N>`, created explicitly with their
+partition counts and `.retry` / `.dlq` companions, never by auto-creation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int = 6
+
+    @property
+    def retry(self) -> str:
+        return f"{self.name}.retry"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.name}.dlq"
+
+    def all_names(self) -> list[str]:
+        return [self.name, self.retry, self.dlq]
+
+
+MEMBER_REGISTERED = TopicSpec("membership.member-registered.v1")
+INVOICE_ISSUED = TopicSpec("billing.invoice-issued.v1")
+MESSAGE_RECORDED = TopicSpec("notify.message-recorded.v1")
+
+CATALOG: tuple[TopicSpec, ...] = (MEMBER_REGISTERED, INVOICE_ISSUED, MESSAGE_RECORDED)
+
+
+def provision(bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOG,
+              timeout_s: float = 30.0) -> list[str]:
+    """Create every missing topic; returns the names created. Blocking (kafka-python)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers,
+                                     client_id="kontingent-provisioner")
+            break
+        except KafkaError:  # no broker answering yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        existing = set(admin.list_topics())
+        wanted = [
+            NewTopic(name, spec.partitions, 1)
+            for spec in specs
+            for name in spec.all_names()
+            if name not in existing
+        ]
+        created: list[str] = []
+        for topic in wanted:
+            try:
+                admin.create_topics([topic])
+                created.append(topic.name)
+            except TopicAlreadyExistsError:
+                pass  # another service provisioned it first
+            except KafkaError as exc:
+                if "TopicAlreadyExists" not in repr(exc):
+                    raise
+        if created:
+            log.info("topics_created", topics=created)
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,50 @@
+"""The keyring's table: wrapped keys by subject hash, and tombstones once shredded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
+
+from services.common.db.engine import Database
+from services.erasure.adapters.orm import data_keys
+
+
+class KeyStore:
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    async def find(self, subject_hash: str) -> Row | None:
+        async with self.database.sessions() as session:
+            return (await session.execute(
+                select(data_keys).where(data_keys.c.subject_hash == subject_hash))).first()
+
+    async def insert_if_absent(self, subject_hash: str, org_id: str, wrapped: bytes) -> Row:
+        """Racing creators both end up with the one key that was stored first."""
+        insert = sqlite_insert if self.database.is_sqlite else pg_insert
+        async with self.database.transaction() as session:
+            await session.execute(
+                insert(data_keys)
+                .values(subject_hash=subject_hash, org_id=org_id, wrapped_key=wrapped,
+                        created_at=datetime.now(UTC))
+                .on_conflict_do_nothing(index_elements=["subject_hash"])
+            )
+            return (await session.execute(
+                select(data_keys).where(data_keys.c.subject_hash == subject_hash))).one()
+
+    async def shred(self, subject_hash: str) -> datetime:
+        now = datetime.now(UTC)
+        async with self.database.transaction() as session:
+            await session.execute(
+                update(data_keys)
+                .where(data_keys.c.subject_hash == subject_hash)
+                .values(wrapped_key=None, shredded_at=now)
+            )
+        if self.database.is_sqlite:
+            # Push the change out of the WAL so the old page is overwritten, not kept aside.
+            async with self.database.engine.connect() as conn:
+                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+        return now

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import grpc
+from privacy.v1 import keyring_pb2, keyring_pb2_grpc
+
+from services.common.timestamps import to_timestamp
+from services.erasure.service_layer.keyring import Keyring
+
+
+class KeyringServicer(keyring_pb2_grpc.KeyringServicer):
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    async def GetOrCreateKey(self, request: keyring_pb2.KeyRequest,
+                             context: grpc.aio.ServicerContext) -> keyring_pb2.DataKey:
+        issued = await self.keyring.get_or_create(request.subject_id, request.org_id)
+        return keyring_pb2.DataKey(subject_id=request.subject_id, key=issued.key,
+                                   created_at=to_timestamp(issued.created_at))
+
+    async def GetKey(self, request: keyring_pb2.KeyRequest,
+                     context: grpc.aio.ServicerContext) -> keyring_pb2.DataKey:
+        issued = await self.keyring.get(request.subject_id)
+        return keyring_pb2.DataKey(subject_id=request.subject_id, key=issued.key,
+                                   created_at=to_timestamp(issued.created_at))
+
+    async def ShredKey(self, request: keyring_pb2.KeyRequest,
+                       context: grpc.aio.ServicerContext) -> keyring_pb2.ShredReceipt:
+        shredded_at, already = await self.keyring.shred(request.subject_id)
+        return keyring_pb2.ShredReceipt(subject_id=request.subject_id,
+                                        shredded_at=to_timestamp(shredded_at),
+                                        already_shredded=already)

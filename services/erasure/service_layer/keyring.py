@@ -1,0 +1,68 @@
+"""Keyring use cases: hand out a subject's data key, create it once, shred it for good."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.common.errors import FailedPrecondition, NotFound
+from services.erasure.adapters.key_store import KeyStore
+from services.erasure.domain.keyring import new_data_key, subject_hash, unwrap, wrap
+from services.erasure.metrics import KEYS_CREATED, KEYS_SHREDDED
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class KeyState:
+    org_id: str
+    created_at: datetime
+    shredded_at: datetime | None
+
+
+class Keyring:
+    def __init__(self, store: KeyStore, kek: bytes) -> None:
+        self.store = store
+        self.kek = kek
+
+    async def get_or_create(self, subject_id: str, org_id: str) -> IssuedKey:
+        if not subject_id or not org_id:
+            raise NotFound("subject_id and org_id are required")
+        found = await self.store.find(subject_hash(subject_id))
+        if found is None:
+            found = await self.store.insert_if_absent(
+                subject_hash(subject_id), org_id, wrap(self.kek, subject_id, new_data_key()))
+            KEYS_CREATED.inc()
+        return self._issue(subject_id, found)
+
+    async def get(self, subject_id: str) -> IssuedKey:
+        found = await self.store.find(subject_hash(subject_id))
+        if found is None:
+            raise NotFound(f"no data key for subject {subject_id}")
+        return self._issue(subject_id, found)
+
+    async def state(self, subject_id: str) -> KeyState | None:
+        found = await self.store.find(subject_hash(subject_id))
+        if found is None:
+            return None
+        return KeyState(found.org_id, found.created_at, found.shredded_at)
+
+    async def shred(self, subject_id: str) -> tuple[datetime, bool]:
+        """Returns when the key was shredded and whether it already had been."""
+        found = await self.store.find(subject_hash(subject_id))
+        if found is None:
+            raise NotFound(f"no data key for subject {subject_id}")
+        if found.shredded_at is not None:
+            return found.shredded_at, True
+        shredded_at = await self.store.shred(subject_hash(subject_id))
+        KEYS_SHREDDED.inc()
+        return shredded_at, False
+
+    def _issue(self, subject_id: str, row) -> IssuedKey:  # type: ignore[no-untyped-def]
+        if row.wrapped_key is None:
+            raise FailedPrecondition(f"the data key of subject {subject_id} was shredded")
+        return IssuedKey(unwrap(self.kek, subject_id, row.wrapped_key), row.created_at)
