@@ -7,7 +7,12 @@ from pathlib import Path
 import grpc
 from privacy.v1 import data_subject_pb2_grpc, keyring_pb2_grpc
 
-from services.common.grpc.auth import SCOPE_INTERNAL, Authenticator, data_subject_policy
+from services.common.grpc.auth import (
+    SCOPE_INTERNAL,
+    SCOPE_PRIVACY,
+    Authenticator,
+    data_subject_policy,
+)
 from services.common.grpc.client import ServiceClient
 from services.common.grpc.data_subject import DataSubjectServicer
 from services.common.grpc.directory import remote_api_key_resolver
@@ -35,7 +40,9 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
             DataSubjectServicer("erasure", KeyringSubjectStore(keyring)), server)
 
     policy = {
-        **{f"/privacy.v1.Keyring/{m}": INTERNAL for m in ("GetOrCreateKey", "GetKey", "ShredKey")},
+        **{f"/privacy.v1.Keyring/{m}": INTERNAL for m in ("GetOrCreateKey", "GetKey")},
+        # An org admin with the privacy scope completes an erasure by shredding the key.
+        "/privacy.v1.Keyring/ShredKey": frozenset({SCOPE_INTERNAL, SCOPE_PRIVACY}),
         **data_subject_policy(),
     }
     runtime.serve_grpc(

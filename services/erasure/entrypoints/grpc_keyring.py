@@ -3,6 +3,7 @@ from __future__ import annotations
 import grpc
 from privacy.v1 import keyring_pb2, keyring_pb2_grpc
 
+from services.common.grpc.auth import current_principal
 from services.common.timestamps import to_timestamp
 from services.erasure.service_layer.keyring import Keyring
 
@@ -25,7 +26,9 @@ class KeyringServicer(keyring_pb2_grpc.KeyringServicer):
 
     async def ShredKey(self, request: keyring_pb2.KeyRequest,
                        context: grpc.aio.ServicerContext) -> keyring_pb2.ShredReceipt:
-        shredded_at, already = await self.keyring.shred(request.subject_id)
+        principal = current_principal()
+        org_id = principal.org_id if principal.kind == "org" else None
+        shredded_at, already = await self.keyring.shred(request.subject_id, org_id)
         return keyring_pb2.ShredReceipt(subject_id=request.subject_id,
                                         shredded_at=to_timestamp(shredded_at),
                                         already_shredded=already)

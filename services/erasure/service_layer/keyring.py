@@ -51,10 +51,11 @@ class Keyring:
             return None
         return KeyState(found.org_id, found.created_at, found.shredded_at)
 
-    async def shred(self, subject_id: str) -> tuple[datetime, bool]:
-        """Returns when the key was shredded and whether it already had been."""
+    async def shred(self, subject_id: str, org_id: str | None) -> tuple[datetime, bool]:
+        """Returns when the key was shredded and whether it already had been. An org may
+        shred only its own members' keys (org_id None: an internal caller)."""
         found = await self.store.find(subject_hash(subject_id))
-        if found is None:
+        if found is None or (org_id is not None and found.org_id != org_id):
             raise NotFound(f"no data key for subject {subject_id}")
         if found.shredded_at is not None:
             return found.shredded_at, True

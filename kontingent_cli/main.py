@@ -1,0 +1,185 @@
+"""`kontingent`: the command line over the public gRPC APIs, and the local stack."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import grpc
+import typer
+from google.protobuf.json_format import MessageToDict
+from membership.v1 import membership_pb2, membership_pb2_grpc
+from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, keyring_pb2, keyring_pb2_grpc
+from rich.console import Console
+
+from kontingent_cli.clients import Credentials, Session, admin_token
+
+app = typer.Typer(help="Kontingent: members, payments and privacy for voluntary orgs.",
+                  no_args_is_help=True)
+org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
+member_app = typer.Typer(help="Members and their rights.", no_args_is_help=True)
+dev_app = typer.Typer(help="The local stack.", no_args_is_help=True)
+app.add_typer(org_app, name="org")
+app.add_typer(member_app, name="member")
+app.add_typer(dev_app, name="dev")
+
+err = Console(stderr=True)
+# Erase order: stores first, the keyring's own entry last; the key itself is shredded after.
+STORES = ("membership", "billing", "notify", "erasure")
+
+OrgOpt = Annotated[str | None, typer.Option("--org", help="Org id whose saved API key to use.")]
+KeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="KONTINGENT_API_KEY",
+                                            help="Org API key (overrides the saved one).")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def _org_session(org: str | None, api_key: str | None) -> Session:
+    try:
+        return Session(Credentials().api_key(org, api_key))
+    except LookupError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _rpc(call):  # type: ignore[no-untyped-def]
+    try:
+        return call()
+    except grpc.RpcError as exc:
+        raise _fail(f"{exc.code().name}: {exc.details()}") from None
+
+
+def _print_json(document: Any) -> None:
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _message(msg: Any) -> dict[str, Any]:
+    return MessageToDict(msg, preserving_proto_field_name=True)
+
+
+@org_app.command("create")
+def org_create(
+    name: str,
+    org_number: Annotated[str, typer.Option(help="Organisasjonsnummer (9 digits).")],
+    language: Annotated[str, typer.Option(help="nb or en")] = "nb",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create an org; prints its id and its first API key (shown once, saved locally)."""
+    try:
+        session = Session(admin_token())
+    except LookupError as exc:
+        raise _fail(str(exc), 2) from None
+    with session.channel("membership") as channel:
+        stub = membership_pb2_grpc.MembershipServiceStub(channel)
+        created = _rpc(lambda: session.call(stub.CreateOrg, membership_pb2.CreateOrgRequest(
+            name=name, org_number=org_number, language=language)))
+    Credentials().save(created.org_id, created.api_key)
+    if as_json:
+        _print_json(_message(created))
+        return
+    typer.echo(f"org_id:  {created.org_id}")
+    typer.echo(f"api_key: {created.api_key}")
+    typer.echo(f"scopes:  {' '.join(created.scopes)}")
+    err.print("The API key is shown once. It is saved for this CLI in "
+              f"{Credentials().path}.")
+
+
+@member_app.command("register")
+def member_register(
+    name: Annotated[str, typer.Option()],
+    email: Annotated[str, typer.Option()],
+    phone: Annotated[str, typer.Option()],
+    language: Annotated[str, typer.Option(help="nb or en; default: the org's")] = "",
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Register a member (sign-up through the org API)."""
+    session = _org_session(org, api_key)
+    with session.channel("membership") as channel:
+        stub = membership_pb2_grpc.MembershipServiceStub(channel)
+        member = _rpc(lambda: session.call(stub.RegisterMember,
+                                           membership_pb2.RegisterMemberRequest(
+                                               name=name, email=email, phone=phone,
+                                               language=language)))
+    _print_json(_message(member))
+
+
+@member_app.command("get")
+def member_get(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
+    """Show one member."""
+    session = _org_session(org, api_key)
+    with session.channel("membership") as channel:
+        stub = membership_pb2_grpc.MembershipServiceStub(channel)
+        member = _rpc(lambda: session.call(
+            stub.GetMember, membership_pb2.GetMemberRequest(member_id=member_id)))
+    _print_json(_message(member))
+
+
+@member_app.command("export")
+def member_export(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
+    """Everything every service holds of a member, as one JSON document (access right)."""
+    session = _org_session(org, api_key)
+    stores: dict[str, Any] = {}
+    for service in STORES:
+        with session.channel(service) as channel:
+            stub = data_subject_pb2_grpc.DataSubjectStoreStub(channel)
+            receipt = _rpc(lambda stub=stub: session.call(
+                stub.Export, data_subject_pb2.SubjectRequest(subject_id=member_id)))
+        stores[service] = json.loads(receipt.document_json)
+    _print_json({"subject_id": member_id,
+                 "exported_at": datetime.now(UTC).isoformat(), "stores": stores})
+
+
+@member_app.command("erase")
+def member_erase(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
+    """Erase a member from every service, then shred their key; prints the receipts."""
+    session = _org_session(org, api_key)
+    receipts = []
+    for service in STORES:
+        with session.channel(service) as channel:
+            stub = data_subject_pb2_grpc.DataSubjectStoreStub(channel)
+            receipt = _rpc(lambda stub=stub: session.call(
+                stub.Erase, data_subject_pb2.SubjectRequest(subject_id=member_id)))
+        receipts.append(_message(receipt))
+    with session.channel("erasure") as channel:
+        stub = keyring_pb2_grpc.KeyringStub(channel)
+        shred = _rpc(lambda: session.call(
+            stub.ShredKey, keyring_pb2.KeyRequest(subject_id=member_id)))
+    _print_json({"subject_id": member_id, "receipts": receipts, "key": _message(shred)})
+
+
+@dev_app.command("up")
+def dev_up(
+    data_dir: Annotated[Path, typer.Option(envvar="KONTINGENT_DATA_DIR")] = Path("data"),
+) -> None:
+    """Start the broker, localstripe and the four services; Ctrl-C stops them all."""
+    from kontingent_cli.devstack import Stack, StackConfig
+
+    stack = Stack(StackConfig(data_dir=data_dir, log_level="info"))
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stack.start()
+        typer.echo(stack.summary())
+        typer.echo("Ready. Logs in " f"{stack.data_dir / 'logs'}. Ctrl-C stops everything.")
+        while not stopping.wait(0.5):
+            for name, proc in list(stack.processes.items()):
+                if proc.poll() is not None:
+                    err.print(f"[red]{name} exited with {proc.returncode}[/red]")
+                    stopping.set()
+    except KeyboardInterrupt:
+        pass
+    except (RuntimeError, TimeoutError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        stack.stop()
+        sys.exit(1)
+    finally:
+        typer.echo("stopping...")
+        stack.stop()

@@ -1,0 +1,40 @@
+"""Wires the billing service: the member-registered consumer, DataSubjectStore, gRPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+from privacy.v1 import data_subject_pb2_grpc
+
+from services.billing.config import BillingSettings
+from services.billing.service_layer.handlers import BillingHandlers
+from services.billing.service_layer.subject_store import InvoiceSubjectStore
+from services.common.grpc.auth import Authenticator, data_subject_policy
+from services.common.grpc.client import ServiceClient
+from services.common.grpc.data_subject import DataSubjectServicer
+from services.common.grpc.directory import remote_api_key_resolver
+from services.common.runtime import Runtime
+from services.common.topics import MEMBER_REGISTERED
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def bootstrap(settings: BillingSettings) -> Runtime:
+    runtime = Runtime(settings, MIGRATIONS)
+    token = settings.internal_token.get_secret_value()
+    membership = ServiceClient("membership", settings.membership_addr, token, runtime.metrics,
+                               settings.rpc_deadline_s)
+    handlers = BillingHandlers(settings.default_fee_ore, settings.currency, settings.due_days)
+    runtime.consume("billing.member-registered", MEMBER_REGISTERED,
+                    handlers.on_member_registered)
+    store = InvoiceSubjectStore(runtime.database,
+                                settings.pseudonym_key.get_secret_value().encode())
+
+    def add_servicers(server: grpc.aio.Server) -> None:
+        data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
+            DataSubjectServicer("billing", store), server)
+
+    runtime.serve_grpc(add_servicers, ["privacy.v1.DataSubjectStore"], data_subject_policy(),
+                       Authenticator(token, remote_api_key_resolver(membership)))
+    return runtime

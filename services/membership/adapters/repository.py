@@ -1,0 +1,57 @@
+"""Queries on membership's tables. Every member query is scoped by org."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.membership.adapters.orm import api_keys, members, orgs
+
+
+class Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_org(self, org_id: str, name: str, org_number: str, language: str,
+                      now: datetime) -> None:
+        await self.session.execute(insert(orgs).values(
+            id=org_id, name=name, org_number=org_number, language=language, created_at=now))
+
+    async def org(self, org_id: str) -> Row | None:
+        return (await self.session.execute(select(orgs).where(orgs.c.id == org_id))).first()
+
+    async def org_id_by_number(self, org_number: str) -> str | None:
+        return await self.session.scalar(select(orgs.c.id).where(orgs.c.org_number == org_number))
+
+    async def add_api_key(self, key_id: str, org_id: str, secret_hash: str,
+                          scopes: list[str], now: datetime) -> None:
+        await self.session.execute(insert(api_keys).values(
+            key_id=key_id, org_id=org_id, secret_hash=secret_hash, scopes=" ".join(scopes),
+            created_at=now))
+
+    async def api_key(self, key_id: str) -> Row | None:
+        return (await self.session.execute(
+            select(api_keys).where(api_keys.c.key_id == key_id))).first()
+
+    async def add_member(self, member_id: str, org_id: str, sealed: dict[str, bytes],
+                         email_index: str, language: str, status: str, now: datetime) -> None:
+        await self.session.execute(insert(members).values(
+            id=member_id, org_id=org_id, name_sealed=sealed["name"],
+            email_sealed=sealed["email"], phone_sealed=sealed["phone"],
+            email_index=email_index, language=language, status=status, registered_at=now))
+
+    async def member(self, org_id: str, member_id: str) -> Row | None:
+        return (await self.session.execute(select(members).where(
+            members.c.org_id == org_id, members.c.id == member_id))).first()
+
+    async def member_id_by_email_index(self, org_id: str, email_index: str) -> str | None:
+        return await self.session.scalar(select(members.c.id).where(
+            members.c.org_id == org_id, members.c.email_index == email_index))
+
+    async def delete_member(self, org_id: str, member_id: str) -> int:
+        result = await self.session.execute(delete(members).where(
+            members.c.org_id == org_id, members.c.id == member_id))
+        return result.rowcount or 0

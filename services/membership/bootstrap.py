@@ -1,0 +1,69 @@
+"""Wires the membership service: handlers, sealing via the keyring, gRPC."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+from membership.v1 import membership_pb2_grpc
+from privacy.v1 import data_subject_pb2_grpc
+
+from services.common.grpc.auth import (
+    SCOPE_ADMIN,
+    SCOPE_INTERNAL,
+    Authenticator,
+    data_subject_policy,
+)
+from services.common.grpc.client import ServiceClient
+from services.common.grpc.data_subject import DataSubjectServicer
+from services.common.runtime import Runtime
+from services.common.sealing import Sealer
+from services.membership.config import MembershipSettings
+from services.membership.entrypoints.grpc_api import (
+    InternalDirectoryServicer,
+    MembershipServicer,
+)
+from services.membership.service_layer.handlers import MembershipHandlers
+from services.membership.service_layer.subject_store import MemberSubjectStore
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+API = "/membership.v1.MembershipService/"
+DIRECTORY = "/membership.v1.InternalDirectory/"
+
+POLICY = {
+    f"{API}CreateOrg": frozenset({SCOPE_ADMIN}),
+    f"{API}RegisterMember": frozenset({"members:write"}),
+    f"{API}GetMember": frozenset({"members:read"}),
+    f"{DIRECTORY}IntrospectApiKey": frozenset({SCOPE_INTERNAL}),
+    f"{DIRECTORY}GetContact": frozenset({SCOPE_INTERNAL}),
+    **data_subject_policy(),
+}
+
+
+def bootstrap(settings: MembershipSettings) -> Runtime:
+    runtime = Runtime(settings, MIGRATIONS)
+    token = settings.internal_token.get_secret_value()
+    keyring = ServiceClient("keyring", settings.keyring_addr, token, runtime.metrics,
+                            settings.rpc_deadline_s)
+    sealer = Sealer(keyring, settings.key_cache_ttl_s)
+    handlers = MembershipHandlers(
+        runtime.database, sealer, settings.blind_index_key.get_secret_value().encode(),
+        runtime.relay, settings.default_language)
+
+    def add_servicers(server: grpc.aio.Server) -> None:
+        membership_pb2_grpc.add_MembershipServiceServicer_to_server(
+            MembershipServicer(handlers), server)
+        membership_pb2_grpc.add_InternalDirectoryServicer_to_server(
+            InternalDirectoryServicer(handlers), server)
+        data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
+            DataSubjectServicer("membership",
+                                MemberSubjectStore(handlers, runtime.database, sealer)), server)
+
+    runtime.serve_grpc(
+        add_servicers,
+        ["membership.v1.MembershipService", "membership.v1.InternalDirectory",
+         "privacy.v1.DataSubjectStore"],
+        POLICY,
+        Authenticator(token, handlers.introspect,
+                      admin_token=settings.admin_token.get_secret_value()))
+    return runtime

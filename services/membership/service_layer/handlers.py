@@ -1,0 +1,147 @@
+"""Membership use cases. Each one validates, then changes state and queues its event in one
+transaction. Personal fields are sealed before they reach the database."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from membership.v1 import events_pb2
+from sqlalchemy.exc import IntegrityError
+
+from services.common.db.engine import Database
+from services.common.envelope import new_envelope
+from services.common.errors import AlreadyExists, NotFound
+from services.common.grpc.auth import ORG_SCOPES, Principal
+from services.common.outbox import OutboxRelay, add_event
+from services.common.sealing import Sealer, blind_index
+from services.common.topics import MEMBER_REGISTERED
+from services.membership.adapters.repository import Repository
+from services.membership.domain import api_keys
+from services.membership.domain.validation import (
+    email_lookup_form,
+    validate_member,
+    validate_org,
+)
+from services.membership.metrics import MEMBERS_REGISTERED, ORGS_CREATED, REGISTRATIONS_REJECTED
+
+SEALED_FIELDS = ("name", "email", "phone")
+STATUS_PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class CreatedOrg:
+    org_id: str
+    api_key: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MemberView:
+    member_id: str
+    org_id: str
+    name: str
+    email: str
+    phone: str
+    language: str
+    status: str
+    registered_at: datetime
+    org_name: str = ""
+
+
+class MembershipHandlers:
+    def __init__(self, database: Database, sealer: Sealer, index_key: bytes,
+                 relay: OutboxRelay, default_language: str = "nb") -> None:
+        self.database = database
+        self.sealer = sealer
+        self.index_key = index_key
+        self.relay = relay
+        self.default_language = default_language
+
+    async def create_org(self, name: str, org_number: str, language: str) -> CreatedOrg:
+        draft = validate_org(name, org_number, language or self.default_language)
+        org_id = str(uuid.uuid4())
+        key = api_keys.mint()
+        now = datetime.now(UTC)
+        try:
+            async with self.database.transaction() as session:
+                repo = Repository(session)
+                existing = await repo.org_id_by_number(draft.org_number)
+                if existing:
+                    raise AlreadyExists(f"org {draft.org_number} exists as {existing}", existing)
+                await repo.add_org(org_id, draft.name, draft.org_number, draft.language, now)
+                await repo.add_api_key(key.key_id, org_id, key.secret_hash, list(ORG_SCOPES), now)
+        except IntegrityError as exc:
+            raise AlreadyExists(f"org {draft.org_number} already exists") from exc
+        ORGS_CREATED.inc()
+        return CreatedOrg(org_id, key.plaintext, ORG_SCOPES)
+
+    async def introspect(self, api_key: str) -> Principal | None:
+        parsed = api_keys.parse(api_key)
+        if parsed is None:
+            return None
+        key_id, secret = parsed
+        async with self.database.sessions() as session:
+            row = await Repository(session).api_key(key_id)
+        if row is None or row.revoked_at is not None or not api_keys.matches(secret,
+                                                                              row.secret_hash):
+            return None
+        return Principal(kind="org", org_id=row.org_id, scopes=frozenset(row.scopes.split()))
+
+    async def register_member(self, org_id: str, name: str, email: str, phone: str,
+                              language: str) -> MemberView:
+        try:
+            draft = validate_member(name, email, phone, language)
+        except Exception:
+            REGISTRATIONS_REJECTED.labels("invalid").inc()
+            raise
+        email_index = blind_index(self.index_key, org_id, email_lookup_form(draft.email))
+        async with self.database.sessions() as session:
+            repo = Repository(session)
+            org = await repo.org(org_id)
+            if org is None:
+                raise NotFound("org not found")
+            existing = await repo.member_id_by_email_index(org_id, email_index)
+        if existing:
+            REGISTRATIONS_REJECTED.labels("duplicate").inc()
+            raise AlreadyExists(f"already a member: {existing}", existing)
+        member_id = str(uuid.uuid4())
+        member_language = draft.language or org.language
+        sealed = await self.sealer.seal(
+            member_id, {"name": draft.name, "email": draft.email, "phone": draft.phone},
+            org_id=org_id, create=True)
+        now = datetime.now(UTC)
+        event = new_envelope(
+            "membership.member-registered",
+            events_pb2.MemberRegistered(member_id=member_id, org_id=org_id,
+                                        language=member_language),
+            org_id=org_id, subject_id=member_id)
+        try:
+            async with self.database.transaction() as session:
+                await Repository(session).add_member(
+                    member_id, org_id, sealed, email_index, member_language, STATUS_PENDING, now)
+                await add_event(session, MEMBER_REGISTERED, event)
+        except IntegrityError as exc:
+            # The same address registered concurrently; the first one won.
+            async with self.database.sessions() as session:
+                winner = await Repository(session).member_id_by_email_index(org_id, email_index)
+            REGISTRATIONS_REJECTED.labels("duplicate").inc()
+            raise AlreadyExists(f"already a member: {winner}", winner or "") from exc
+        self.relay.wake()
+        MEMBERS_REGISTERED.inc()
+        return MemberView(member_id, org_id, draft.name, draft.email, draft.phone,
+                          member_language, STATUS_PENDING, now, org.name)
+
+    async def get_member(self, org_id: str, member_id: str) -> MemberView:
+        async with self.database.sessions() as session:
+            repo = Repository(session)
+            row = await repo.member(org_id, member_id)
+            org = await repo.org(org_id) if row is not None else None
+        if row is None or org is None:
+            # Also what another org's member looks like: no hint that it exists.
+            raise NotFound(f"member {member_id} not found")
+        plain = await self.sealer.unseal(
+            member_id, {f: getattr(row, f"{f}_sealed") for f in SEALED_FIELDS})
+        return MemberView(member_id, org_id, plain["name"], plain["email"], plain["phone"],
+                          row.language, row.status, row.registered_at, org.name)

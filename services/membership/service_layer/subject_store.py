@@ -1,0 +1,60 @@
+"""What membership holds of a member, for access (export) and erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.common.db.engine import Database
+from services.common.errors import NotFound
+from services.common.grpc.data_subject import ErasureOutcome, Removed
+from services.common.sealing import Sealer
+from services.common.timestamps import iso
+from services.membership.adapters.repository import Repository
+from services.membership.metrics import MEMBERS_ERASED
+from services.membership.service_layer.handlers import MembershipHandlers
+
+# Declared beside the data: category, purpose, legal basis, retention of each field.
+CLASSIFICATION = {
+    "name": ("contact", "membership administration", "contract", "membership + 24 months"),
+    "email": ("contact", "membership administration", "contract", "membership + 24 months"),
+    "phone": ("contact", "membership administration", "contract", "membership + 24 months"),
+}
+
+
+class MemberSubjectStore:
+    def __init__(self, handlers: MembershipHandlers, database: Database, sealer: Sealer) -> None:
+        self.handlers = handlers
+        self.database = database
+        self.sealer = sealer
+
+    async def export(self, org_id: str, subject_id: str) -> dict[str, Any]:
+        try:
+            member = await self.handlers.get_member(org_id, subject_id)
+        except NotFound:
+            return {"member": None}
+        fields = {"name": member.name, "email": member.email, "phone": member.phone}
+        return {
+            "member": {
+                "member_id": member.member_id,
+                "org": {"id": org_id, "name": member.org_name},
+                "status": member.status,
+                "language": member.language,
+                "registered_at": iso(member.registered_at),
+                "personal_data": {
+                    name: {"value": value, "category": c, "purpose": p, "legal_basis": b,
+                           "retention": r}
+                    for name, value in fields.items()
+                    for c, p, b, r in [CLASSIFICATION[name]]
+                },
+            }
+        }
+
+    async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
+        async with self.database.transaction() as session:
+            deleted = await Repository(session).delete_member(org_id, subject_id)
+        self.sealer.forget(subject_id)
+        if not deleted:
+            return ErasureOutcome()
+        MEMBERS_ERASED.inc()
+        return ErasureOutcome(removed=[Removed(
+            "member-record", "member record: name, email, phone, language, status")])

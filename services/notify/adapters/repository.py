@@ -1,0 +1,36 @@
+"""Queries on the message log, scoped by org."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.notify.adapters.orm import messages
+
+
+class Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def exists(self, message_id: str) -> bool:
+        return await self.session.scalar(
+            select(messages.c.id).where(messages.c.id == message_id)) is not None
+
+    async def add(self, **values: object) -> None:
+        await self.session.execute(insert(messages).values(**values))
+
+    async def mark_sent(self, message_id: str, provider_ref: str) -> None:
+        await self.session.execute(update(messages).where(messages.c.id == message_id)
+                                   .values(status="sent", provider_ref=provider_ref))
+
+    async def of_member(self, org_id: str, member_id: str) -> list[Row]:
+        return list((await self.session.execute(
+            select(messages).where(messages.c.org_id == org_id,
+                                   messages.c.member_id == member_id)
+            .order_by(messages.c.created_at))).all())
+
+    async def delete_of_member(self, org_id: str, member_id: str) -> int:
+        result = await self.session.execute(delete(messages).where(
+            messages.c.org_id == org_id, messages.c.member_id == member_id))
+        return result.rowcount or 0

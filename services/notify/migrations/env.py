@@ -1,0 +1,4 @@
+from services.common.db.migrations import run_in_alembic_env
+from services.notify.adapters.orm import metadata
+
+run_in_alembic_env(metadata)

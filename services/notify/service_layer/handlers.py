@@ -1,0 +1,81 @@
+"""Notify use cases: the welcome email after sign-up. Contact details are fetched from
+membership at send time, so a member erased meanwhile gets nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Protocol
+
+import grpc
+from events.v1.envelope_pb2 import Envelope
+from membership.v1 import events_pb2 as membership_events
+from membership.v1 import membership_pb2, membership_pb2_grpc
+from notify.v1 import events_pb2 as notify_events
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.common.envelope import EventContext, new_envelope, unpack
+from services.common.grpc.client import ServiceClient
+from services.common.outbox import add_event
+from services.common.sealing import Sealer
+from services.common.topics import MESSAGE_RECORDED
+from services.notify.adapters.repository import Repository
+from services.notify.adapters.templates import render_email
+from services.notify.domain.messages import TRANSACTIONAL, RenderedEmail, message_id
+from services.notify.metrics import MESSAGES_RECORDED, MESSAGES_SKIPPED
+
+GONE = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION)
+
+
+class EmailSender(Protocol):
+    async def send(self, message_id: str, to: str, email: RenderedEmail) -> str: ...
+
+    async def forget(self, message_id: str) -> bool: ...
+
+
+class NotifyHandlers:
+    def __init__(self, membership: ServiceClient, sealer: Sealer, email: EmailSender) -> None:
+        self.membership = membership
+        self.sealer = sealer
+        self.email = email
+
+    async def contact(self, org_id: str, member_id: str) -> membership_pb2.Contact | None:
+        stub = membership_pb2_grpc.InternalDirectoryStub(self.membership.channel)
+        try:
+            return await self.membership.call(
+                stub.GetContact,
+                membership_pb2.GetContactRequest(org_id=org_id, member_id=member_id))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in GONE:
+                return None
+            raise
+
+    async def on_member_registered(self, session: AsyncSession, envelope: Envelope) -> None:
+        registered = unpack(envelope, membership_events.MemberRegistered)
+        template, channel = "welcome", "email"
+        mid = message_id(envelope.event_id, template, channel)
+        repo = Repository(session)
+        if await repo.exists(mid):
+            return
+        contact = await self.contact(registered.org_id, registered.member_id)
+        if contact is None:
+            MESSAGES_SKIPPED.labels(template, "member-gone").inc()
+            return
+        rendered = render_email(template, contact.language,
+                                {"name": contact.name, "org_name": contact.org_name})
+        sealed = await self.sealer.seal(registered.member_id, {
+            "recipient": contact.email, "subject": rendered.subject, "body": rendered.text})
+        await repo.add(
+            id=mid, org_id=registered.org_id, member_id=registered.member_id,
+            source_event_id=envelope.event_id, template=template, channel=channel,
+            purpose=TRANSACTIONAL, recipient_sealed=sealed["recipient"],
+            subject_sealed=sealed["subject"], body_sealed=sealed["body"], status="recorded",
+            created_at=datetime.now(UTC))
+        provider_ref = await self.email.send(mid, contact.email, rendered)
+        await repo.mark_sent(mid, provider_ref)
+        await add_event(session, MESSAGE_RECORDED, new_envelope(
+            "notify.message-recorded",
+            notify_events.MessageRecorded(message_id=mid, member_id=registered.member_id,
+                                          template=template, channel=channel),
+            org_id=registered.org_id, subject_id=registered.member_id,
+            context=EventContext.caused_by(envelope)))
+        MESSAGES_RECORDED.labels(template, channel).inc()
