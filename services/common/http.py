@@ -11,6 +11,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.metrics import ServiceMetrics
 
+# aiohttp sets the charset itself and refuses one inside content_type.
+METRICS_CONTENT_TYPE = "; ".join(
+    part for part in CONTENT_TYPE_LATEST.split("; ") if not part.startswith("charset"))
+
 RouteHandler = Callable[[View, Request], Awaitable[Response]]
 
 
@@ -32,7 +36,7 @@ def measured(metrics: ServiceMetrics, route: str, handler: RouteHandler) -> Rout
 def add_operational_pages(app: faust.App, metrics: ServiceMetrics,
                           is_ready: Callable[[], bool]) -> None:
     async def metrics_page(view: View, request: Request) -> Response:
-        return view.bytes(generate_latest(metrics.registry), content_type=CONTENT_TYPE_LATEST)
+        return view.bytes(generate_latest(metrics.registry), content_type=METRICS_CONTENT_TYPE)
 
     async def healthz(view: View, request: Request) -> Response:
         return view.json({"status": "alive"})

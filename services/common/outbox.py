@@ -68,6 +68,13 @@ class OutboxRelay:
 
     async def publish_batch(self) -> int:
         async with self.database.transaction() as session:
+            # Counted before sending, so the gauge shows what is stuck while the broker is away.
+            backlog = await session.scalar(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            ) or 0
+            self.metrics.outbox_backlog.set(backlog)
+            if not backlog:
+                return 0
             rows = (
                 await session.execute(
                     select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.value)
@@ -88,9 +95,6 @@ class OutboxRelay:
                     .where(outbox.c.seq.in_([row.seq for row in rows]))
                     .values(published_at=datetime.now(UTC))
                 )
-                self.metrics.outbox_published.inc(len(rows))
-            backlog = await session.scalar(
-                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
-            )
-        self.metrics.outbox_backlog.set(backlog or 0)
+        self.metrics.outbox_published.inc(len(rows))
+        self.metrics.outbox_backlog.set(max(backlog - len(rows), 0))
         return len(rows)

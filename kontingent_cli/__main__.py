@@ -1,0 +1,3 @@
+from kontingent_cli.main import app
+
+app(prog_name="kontingent")

@@ -1,0 +1,103 @@
+"""Driving the stack the way a user does: the CLI, gRPC, the broker's topics, the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kafka import KafkaConsumer, TopicPartition
+
+from kontingent_cli.devstack import Stack
+
+T = TypeVar("T")
+CLI = [sys.executable, "-m", "kontingent_cli"]
+
+
+def cli(stack: Stack, *args: str, api_key: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **stack.cli_env()}
+    env.pop("KONTINGENT_API_KEY", None)
+    if api_key is not None:
+        env["KONTINGENT_API_KEY"] = api_key
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def cli_json(stack: Stack, *args: str, api_key: str | None = None) -> Any:
+    result = cli(stack, *args, api_key=api_key)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def wait_until(check: Callable[[], T | None], timeout_s: float = 30.0,
+               what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def sandbox_emails(stack: Stack) -> list[dict[str, Any]]:
+    folder = stack.data_dir / "sandbox" / "email"
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def emails_to(stack: Stack, address: str) -> list[dict[str, Any]]:
+    return [mail for mail in sandbox_emails(stack)
+            if any(to["email"] == address for p in mail["personalizations"] for to in p["to"])]
+
+
+def metric(stack: Stack, service: str, name: str, labels: dict[str, str] | None = None) -> float:
+    """Sum of a metric's samples (matching the labels) on a service's /metrics page."""
+    with urllib.request.urlopen(f"{stack.http_url(service)}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name):
+            continue
+        sample, _, value = line.rpartition(" ")
+        series, _, label_text = sample.partition("{")
+        if series != name:
+            continue
+        if labels and not all(f'{k}="{v}"' in label_text for k, v in labels.items()):
+            continue
+        total += float(value)
+    return total
+
+
+def read_topic(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of every partition of a topic, from the beginning."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                             consumer_timeout_ms=1500)
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        assigned = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(assigned)
+        consumer.seek_to_beginning(*assigned)
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+def database_bytes(stack: Stack) -> dict[str, bytes]:
+    """Raw bytes of every service database: the SQLite files, or a pg_dump of each."""
+    backend = getattr(stack, "backend", "sqlite")
+    dumps: dict[str, bytes] = {}
+    for service in ("membership", "billing", "notify", "erasure"):
+        if backend == "sqlite":
+            files = sorted(Path(stack.data_dir).glob(f"{service}.db*"))
+            dumps[service] = b"".join(f.read_bytes() for f in files)
+        else:
+            url = stack.config.database_urls[service].replace("+asyncpg", "")
+            dumps[service] = subprocess.run(["pg_dump", url], check=True,
+                                            capture_output=True).stdout
+    return dumps

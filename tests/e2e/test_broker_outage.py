@@ -1,0 +1,51 @@
+"""With the broker unreachable, sign-ups still succeed; the outbox delivers when it is back.
+
+The local broker keeps its log in memory, so it is paused (SIGSTOP), not restarted."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kontingent_cli.devstack import Stack, StackConfig
+from tests.e2e.helpers import cli_json, emails_to, metric, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir: Path = tmp_path_factory.mktemp("outage")
+    stack = Stack(StackConfig(data_dir=data_dir, random_ports=True, log_level="info"))
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()
+
+
+def test_registration_survives_broker_outage(own_stack: Stack) -> None:
+    stack = own_stack
+    org = cli_json(stack, "org", "create", "Tromsø Padleklubb", "--org-number", "982463718",
+                   "--json")
+    stack.signal("broker", signal.SIGSTOP)
+    try:
+        member = cli_json(stack, "member", "register", "--org", org["org_id"],
+                          "--name", "Aud Eide", "--email", "aud@example.no",
+                          "--phone", "+4790044556")
+        assert member["member_id"]
+        wait_until(lambda: metric(stack, "membership", "membership_outbox_backlog_events") >= 1,
+                   timeout_s=10, what="the event to wait in the outbox")
+        assert emails_to(stack, "aud@example.no") == []
+    finally:
+        stack.signal("broker", signal.SIGCONT)
+
+    wait_until(lambda: emails_to(stack, "aud@example.no"), timeout_s=90,
+               what="welcome after the broker returned")
+    wait_until(lambda: metric(stack, "membership", "membership_outbox_backlog_events") == 0
+               or None, timeout_s=30, what="the outbox to drain")
+    export = cli_json(stack, "member", "export", member["member_id"], "--org", org["org_id"])
+    assert len(export["stores"]["billing"]["invoices"]) == 1

@@ -1,0 +1,101 @@
+"""The walking skeleton's slice, through the CLI only: org, sign-up, invoice, welcome email,
+export from every store, erasure everywhere with the key shredded last."""
+
+from __future__ import annotations
+
+import pytest
+
+from kontingent_cli.devstack import Stack
+from tests.e2e.helpers import cli, cli_json, emails_to, metric, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="package")
+def org(stack: Stack) -> dict[str, str]:
+    created = cli_json(stack, "org", "create", "Oslo Sjakklubb", "--org-number", "916476507",
+                       "--json")
+    assert created["api_key"].startswith("kt_")
+    return created
+
+
+def register(stack: Stack, org: dict[str, str], name: str, email: str, phone: str,
+             *extra: str) -> dict[str, str]:
+    return cli_json(stack, "member", "register", "--org", org["org_id"], "--name", name,
+                    "--email", email, "--phone", phone, *extra)
+
+
+def test_sign_up_sends_welcome_invoices_and_exports(stack: Stack, org: dict[str, str]) -> None:
+    member = register(stack, org, "Kari Nordmann", "kari@example.no", "+47 912 34 567")
+    assert member["phone"] == "+4791234567"
+    assert member["status"] == "pending"
+
+    [welcome] = wait_until(lambda: emails_to(stack, "kari@example.no"), what="welcome email")
+    assert "Oslo Sjakklubb" in welcome["subject"]
+    assert any("Kari Nordmann" in c["value"] for c in welcome["content"])
+
+    exported = cli_json(stack, "member", "export", member["member_id"], "--org", org["org_id"])
+    stores = exported["stores"]
+    assert stores["membership"]["member"]["personal_data"]["email"]["value"] == "kari@example.no"
+    [invoice] = stores["billing"]["invoices"]
+    assert invoice["amount_ore"] == 50_000 and invoice["status"] == "open"
+    [message] = stores["notify"]["messages"]
+    assert message["recipient"] == "kari@example.no" and message["template"] == "welcome"
+    assert stores["erasure"]["data_key"]["shredded_at"] is None
+
+    assert metric(stack, "membership", "membership_members_registered_total") >= 1
+    assert metric(stack, "billing", "billing_invoices_issued_total") >= 1
+    assert metric(stack, "notify", "notify_messages_recorded_total") >= 1
+    assert metric(stack, "membership", "membership_grpc_requests_total",
+                  {"method": "/membership.v1.MembershipService/RegisterMember",
+                   "code": "OK"}) >= 1
+
+
+def test_erase_removes_everywhere_keeps_payments_and_shreds_key(
+        stack: Stack, org: dict[str, str]) -> None:
+    member = register(stack, org, "Ola Nordmann", "ola@example.no", "91234568")
+    wait_until(lambda: emails_to(stack, "ola@example.no"), what="welcome email")
+    member_id = member["member_id"]
+
+    erased = cli_json(stack, "member", "erase", member_id, "--org", org["org_id"])
+    receipts = {r["store"]: r for r in erased["receipts"]}
+    assert receipts["membership"]["removed"][0]["category"] == "member-record"
+    [kept] = receipts["billing"]["kept"]
+    assert kept["pseudonymised"] and "bokføringsloven" in kept["legal_basis"]
+    assert kept["delete_after"].endswith("-12-31")
+    assert {r["category"] for r in receipts["notify"]["removed"]} == {"message-log",
+                                                                      "provider-copies"}
+    assert erased["key"]["shredded_at"]
+    assert emails_to(stack, "ola@example.no") == []
+
+    gone = cli(stack, "member", "get", member_id, "--org", org["org_id"])
+    assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
+    after = cli_json(stack, "member", "export", member_id, "--org", org["org_id"])["stores"]
+    assert after["membership"]["member"] is None
+    assert after["billing"]["invoices"] == []
+    assert after["notify"]["messages"] == []
+    assert after["erasure"]["data_key"]["shredded_at"]
+    assert metric(stack, "erasure", "erasure_keys_shredded_total") >= 1
+
+    again = cli_json(stack, "member", "erase", member_id, "--org", org["org_id"])
+    assert all(not r.get("removed") for r in again["receipts"])
+    assert again["key"]["already_shredded"]
+
+
+def test_bad_input_is_refused_and_changes_nothing(stack: Stack, org: dict[str, str]) -> None:
+    bad = cli(stack, "member", "register", "--org", org["org_id"], "--name", "",
+              "--email", "not-an-email", "--phone", "123")
+    assert bad.returncode == 1
+    assert "INVALID_ARGUMENT" in bad.stderr
+    for field in ("name", "email", "phone"):
+        assert field in bad.stderr
+    assert "not-an-email" not in bad.stderr
+
+    first = register(stack, org, "Per Hansen", "per@example.no", "+4791234569")
+    again = cli(stack, "member", "register", "--org", org["org_id"], "--name", "Per H",
+                "--email", "PER@example.no", "--phone", "+4791234570")
+    assert again.returncode == 1
+    assert "ALREADY_EXISTS" in again.stderr and first["member_id"] in again.stderr
+
+    bad_org = cli(stack, "org", "create", "Feil", "--org-number", "123456789")
+    assert bad_org.returncode == 1 and "org_number" in bad_org.stderr
