@@ -163,20 +163,27 @@ class Stack:
         self.processes[name].send_signal(sig)
 
     def stop_process(self, name: str, grace_s: float = 15.0) -> None:
-        proc = self.processes.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
-        proc.terminate()
-        try:
-            proc.wait(grace_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        self.stop_processes([name], grace_s)
+
+    def stop_processes(self, names: list[str], grace_s: float = 15.0) -> None:
+        """SIGTERM all at once, then wait; whatever outlives the grace period is killed."""
+        procs = [p for p in (self.processes.pop(n, None) for n in names)
+                 if p is not None and p.poll() is None]
+        for proc in procs:
+            proc.send_signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
+            proc.terminate()
+        deadline = time.monotonic() + grace_s
+        for proc in procs:
+            try:
+                proc.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def stop(self) -> None:
-        for name in [*reversed(SERVICES), "localstripe", "broker"]:
-            self.stop_process(name)
+        # Services first (they flush to the broker as they stop), then what they depend on.
+        self.stop_processes(list(SERVICES))
+        self.stop_processes(["localstripe", "broker"])
 
     def summary(self) -> str:
         lines = [f"broker        kafka://{self.broker}",
