@@ -35,6 +35,9 @@ class ServiceMetrics:
         self.consumer_duration = Histogram(
             f"{p}_consumer_processing_duration_seconds", "Time to process one message",
             ["consumer"], buckets=LATENCY_BUCKETS, registry=r)
+        self.consumer_lag = Gauge(
+            f"{p}_consumer_lag_messages", "Messages on assigned partitions not yet fetched",
+            ["topic"], registry=r)
         self.outbox_backlog = Gauge(
             f"{p}_outbox_backlog_events", "Outbox rows not yet published", registry=r)
         self.outbox_published = Counter(

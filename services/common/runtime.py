@@ -8,6 +8,7 @@ not there), then the producer, gRPC, relay and readiness, while faust joins its 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -136,7 +137,23 @@ class _RuntimeService(mode.Service):
             rt.metrics.ready.set(1 if ready else 0)
             if self.grpc is not None:
                 await self.grpc.set_serving(ready)
+            if rt.consumers and broker_ok:
+                await self._measure_lag()
             await asyncio.sleep(READINESS_INTERVAL_S)
+
+    async def _measure_lag(self) -> None:
+        consumer = self.runtime.app.consumer
+        lag: dict[str, int] = defaultdict(int)
+        try:
+            for tp in consumer.assignment():
+                position = await consumer.position(tp)
+                highwater = consumer.highwater(tp)
+                if position is not None and highwater is not None:
+                    lag[tp.topic] += max(highwater - position, 0)
+        except Exception:  # not assigned yet, or rebalancing: measure next time
+            return
+        for topic, messages in lag.items():
+            self.runtime.metrics.consumer_lag.labels(topic).set(messages)
 
     async def on_stop(self) -> None:
         rt = self.runtime

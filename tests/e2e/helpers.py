@@ -56,10 +56,14 @@ def emails_to(stack: Stack, address: str) -> list[dict[str, Any]]:
             if any(to["email"] == address for p in mail["personalizations"] for to in p["to"])]
 
 
+def metrics_page(stack: Stack, service: str) -> str:
+    with urllib.request.urlopen(f"{stack.http_url(service)}/metrics", timeout=5) as response:
+        return str(response.read().decode())
+
+
 def metric(stack: Stack, service: str, name: str, labels: dict[str, str] | None = None) -> float:
     """Sum of a metric's samples (matching the labels) on a service's /metrics page."""
-    with urllib.request.urlopen(f"{stack.http_url(service)}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = metrics_page(stack, service)
     total = 0.0
     for line in text.splitlines():
         if not line.startswith(name):

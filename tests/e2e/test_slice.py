@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kontingent_cli.devstack import Stack
-from tests.e2e.helpers import cli, cli_json, emails_to, metric, wait_until
+from tests.e2e.helpers import cli, cli_json, emails_to, metric, metrics_page, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +46,9 @@ def test_sign_up_sends_welcome_invoices_and_exports(stack: Stack, org: dict[str,
     assert metric(stack, "membership", "membership_members_registered_total") >= 1
     assert metric(stack, "billing", "billing_invoices_issued_total") >= 1
     assert metric(stack, "notify", "notify_messages_recorded_total") >= 1
+    for service in ("billing", "notify"):
+        wait_until(lambda service=service: 'consumer_lag_messages{topic="membership.member-'
+                   'registered.v1"}' in metrics_page(stack, service), what="lag gauge")
     assert metric(stack, "membership", "membership_grpc_requests_total",
                   {"method": "/membership.v1.MembershipService/RegisterMember",
                    "code": "OK"}) >= 1
