@@ -14,18 +14,32 @@ from typing import Any
 import structlog
 
 SENSITIVE_KEYS = frozenset(
-    {
-        "name", "email", "phone", "address", "birth_date", "api_key", "token", "secret",
-        "password", "key", "kek", "authorization", "body", "to", "recipient", "contact",
-    }
+    {"name", "address", "birth_date", "key", "body", "to", "recipient", "contact"}
 )
+# Any key containing one of these is sensitive too: user_email, api_key, admin_token, ...
+SENSITIVE_PARTS = ("email", "phone", "token", "secret", "password", "api_key", "kek",
+                   "authorization")
 REDACTED = "[redacted]"
+
+
+def _is_sensitive(field: str) -> bool:
+    lowered = field.lower()
+    return lowered in SENSITIVE_KEYS or any(part in lowered for part in SENSITIVE_PARTS)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: REDACTED if _is_sensitive(str(k)) else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for field in list(event):
-        if field.lower() in SENSITIVE_KEYS:
-            event[field] = REDACTED
+        if field == "event":
+            continue
+        event[field] = REDACTED if _is_sensitive(field) else _scrub(event[field])
     return event
 
 

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import time
+from collections import OrderedDict
 
 import grpc
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -50,10 +51,12 @@ def blind_index(index_key: bytes, *parts: str) -> str:
 class Sealer:
     """Seals and unseals fields of one subject with keys from the keyring."""
 
-    def __init__(self, keyring: ServiceClient, cache_ttl_s: float = 60.0) -> None:
+    def __init__(self, keyring: ServiceClient, cache_ttl_s: float = 60.0,
+                 max_cached: int = 10_000) -> None:
         self._client = keyring
         self._ttl = cache_ttl_s
-        self._cache: dict[str, tuple[float, bytes]] = {}
+        self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._max_cached = max_cached
 
     async def key_for(self, subject_id: str, org_id: str = "", create: bool = False) -> bytes:
         cached = self._cache.get(subject_id)
@@ -69,6 +72,9 @@ class Sealer:
                 raise SubjectForgotten(f"subject {subject_id} has no data key") from exc
             raise
         self._cache[subject_id] = (time.monotonic() + self._ttl, data_key.key)
+        self._cache.move_to_end(subject_id)
+        while len(self._cache) > self._max_cached:
+            self._cache.popitem(last=False)
         return data_key.key
 
     def forget(self, subject_id: str) -> None:

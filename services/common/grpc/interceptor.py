@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.common.errors import PermissionDenied, ServiceError
 from services.common.grpc.auth import Authenticator, Principal, set_principal
@@ -52,7 +52,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except ServiceError as exc:
                 code = exc.code
                 await context.abort(code, str(exc))
-            except OperationalError:
+            except (OperationalError, InterfaceError, ConnectionError):
                 code = grpc.StatusCode.UNAVAILABLE
                 log.warning("database_unavailable", method=method)
                 await context.abort(code, "database unavailable, try again shortly")

@@ -22,18 +22,20 @@ class KeyStore:
             return (await session.execute(
                 select(data_keys).where(data_keys.c.subject_hash == subject_hash))).first()
 
-    async def insert_if_absent(self, subject_hash: str, org_id: str, wrapped: bytes) -> Row:
-        """Racing creators both end up with the one key that was stored first."""
+    async def insert_if_absent(self, subject_hash: str, org_id: str,
+                               wrapped: bytes) -> tuple[Row, bool]:
+        """Racing creators all end up with the one key stored first; True for that one."""
         insert = sqlite_insert if self.database.is_sqlite else pg_insert
         async with self.database.transaction() as session:
-            await session.execute(
+            result = await session.execute(
                 insert(data_keys)
                 .values(subject_hash=subject_hash, org_id=org_id, wrapped_key=wrapped,
                         created_at=datetime.now(UTC))
                 .on_conflict_do_nothing(index_elements=["subject_hash"])
             )
-            return (await session.execute(
+            row = (await session.execute(
                 select(data_keys).where(data_keys.c.subject_hash == subject_hash))).one()
+            return row, bool(result.rowcount)
 
     async def shred(self, subject_hash: str) -> datetime:
         now = datetime.now(UTC)

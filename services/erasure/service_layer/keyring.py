@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.common.errors import FailedPrecondition, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.erasure.adapters.key_store import KeyStore
 from services.erasure.domain.keyring import new_data_key, subject_hash, unwrap, wrap
 from services.erasure.metrics import KEYS_CREATED, KEYS_SHREDDED
@@ -30,13 +30,16 @@ class Keyring:
         self.kek = kek
 
     async def get_or_create(self, subject_id: str, org_id: str) -> IssuedKey:
-        if not subject_id or not org_id:
-            raise NotFound("subject_id and org_id are required")
+        missing = {name: "required" for name, value in
+                   (("subject_id", subject_id), ("org_id", org_id)) if not value}
+        if missing:
+            raise InvalidArgument(missing)
         found = await self.store.find(subject_hash(subject_id))
         if found is None:
-            found = await self.store.insert_if_absent(
+            found, created = await self.store.insert_if_absent(
                 subject_hash(subject_id), org_id, wrap(self.kek, subject_id, new_data_key()))
-            KEYS_CREATED.inc()
+            if created:
+                KEYS_CREATED.inc()
         return self._issue(subject_id, found)
 
     async def get(self, subject_id: str) -> IssuedKey:
