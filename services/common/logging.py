@@ -7,7 +7,7 @@ so a careless `log.info("x", email=...)` still prints nothing personal.
 from __future__ import annotations
 
 import logging
-import sys
+import logging.config
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -43,23 +43,61 @@ def redact(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[s
     return event
 
 
+_process = {"service": ""}
+
+
+def add_service(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    # Not a context variable: records from library threads (kafka-python) carry it too.
+    event.setdefault("service", _process["service"])
+    return event
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        add_service,
+        structlog.processors.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact,
+    ]
+
+
+def logging_config(level: str = "info") -> dict[str, Any]:
+    """dictConfig for the standard library's loggers (faust, aiokafka, grpc, ...), so their
+    records come out as the same redacted JSON lines as ours."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {
+                "()": structlog.stdlib.ProcessorFormatter,
+                "foreign_pre_chain": _shared_processors(),
+                "processors": [
+                    structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer(),
+                ],
+            }
+        },
+        "handlers": {
+            "default": {"class": "logging.StreamHandler", "formatter": "json",
+                        "stream": "ext://sys.stderr"}
+        },
+        "root": {"level": level.upper(), "handlers": ["default"]},
+    }
+
+
 def configure(service: str, level: str = "info") -> None:
-    numeric = logging.getLevelName(level.upper())
-    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s", force=True)
+    _process["service"] = service
+    logging.config.dictConfig(logging_config(level))
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            redact,
-            structlog.processors.format_exc_info,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        processors=[*_shared_processors(),
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    structlog.contextvars.bind_contextvars(service=service)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -97,8 +97,10 @@ class Runtime:
             # faust's consumer refuses to start with nothing to subscribe to.
             self.app.boot_strategy = faust.app.base.BootStrategy(
                 self.app, enable_kafka_consumer=False)
-        worker = faust.Worker(self.app, _RuntimeService(self, loop=loop), loop=loop,
-                              loglevel=self.settings.log_level, redirect_stdouts=False)
+        worker = faust.Worker(
+            self.app, _RuntimeService(self, loop=loop), loop=loop, quiet=True,
+            loglevel=self.settings.log_level, redirect_stdouts=False,
+            logging_config=kit_logging.logging_config(self.settings.log_level))
         worker.execute_from_commandline()
 
 
