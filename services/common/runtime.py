@@ -101,6 +101,10 @@ class Runtime:
             self.app, _RuntimeService(self, loop=loop), loop=loop, quiet=True,
             loglevel=self.settings.log_level, redirect_stdouts=False,
             logging_config=kit_logging.logging_config(self.settings.log_level))
+        # At WARNING and above faust keeps a terminal spinner and, to feed it, sets the root
+        # logger to DEBUG: every library's debug record (each SQL statement and row, aiosqlite,
+        # aiokafka) would be built and dispatched for nothing. No spinner, no DEBUG.
+        worker.spinner = None
         worker.execute_from_commandline()
 
 

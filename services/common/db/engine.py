@@ -34,9 +34,16 @@ class Database:
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite and self.url.database:
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs = {} if self.is_sqlite else {"pool_size": 10, "max_overflow": 10}
+        kwargs: dict[str, int] = {"pool_size": 10, "max_overflow": 10}
+        if self.is_sqlite:
+            # The default 5 + 10 overflow closes every overflow connection on return, so under
+            # load each burst reopened the file, its thread and its pragmas. Same 15 at most,
+            # kept open. (An in-memory database gets SQLAlchemy's single-connection pool.)
+            on_disk = self.url.database not in (None, "", ":memory:")
+            kwargs = {"pool_size": 15, "max_overflow": 0} if on_disk else {}
+        # A server connection can go stale; a SQLite file cannot, so no ping on every checkout.
         self.engine: AsyncEngine = create_async_engine(
-            url, pool_pre_ping=True, hide_parameters=True, **kwargs
+            url, pool_pre_ping=not self.is_sqlite, hide_parameters=True, **kwargs
         )
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
