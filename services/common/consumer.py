@@ -5,8 +5,11 @@ runs inside a database transaction together with the inbox record. A failure is 
 `.retry` (with the error and the attempt in headers) and, when attempts run out or the message
 can never succeed, to `.dlq`. Messages are acked only after they were handled or re-routed.
 
-Events are taken in small batches: events of different keys run concurrently, events of one
-key run in order, so one member's events stay ordered.
+Events are taken in small batches and handled in arrival order (so one member's events stay
+ordered) in one transaction. An optional prefetch step sees the whole batch first and does the
+batch's I/O (e.g. one gRPC call for all contacts) outside the transaction. If anything in a
+batch fails, the batch is rolled back and its events are handled one by one, so that only the
+failing one is re-routed: handlers' effects outside the database must therefore be idempotent.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
@@ -25,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.db.engine import Database
 from services.common.envelope import decode
 from services.common.errors import PermanentFailure
-from services.common.inbox import already_processed, mark_processed
+from services.common.inbox import mark_processed, processed_among
 from services.common.kafka import Publisher
 from services.common.logging import get_logger
 from services.common.metrics import ServiceMetrics
@@ -34,6 +36,7 @@ from services.common.topics import TopicSpec
 log = get_logger(__name__)
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+Prefetch = Callable[[list[Envelope]], Awaitable[None]]
 
 H_CONSUMER = "x-consumer"
 H_ATTEMPT = "x-attempt"
@@ -63,6 +66,7 @@ class EventConsumer:
         max_attempts: int = 5,
         retry_base_s: float = 0.5,
         after_commit: Callable[[], None] = lambda: None,
+        prefetch: Prefetch | None = None,
         batch_size: int = 200,
         batch_window_s: float = 0.005,
     ) -> None:
@@ -75,6 +79,7 @@ class EventConsumer:
         self.max_attempts = max_attempts
         self.retry_base_s = retry_base_s
         self.after_commit = after_commit
+        self.prefetch = prefetch
         self.batch_size = batch_size
         self.batch_window_s = batch_window_s
 
@@ -86,14 +91,45 @@ class EventConsumer:
 
     async def _consume_main(self, stream: faust.StreamT) -> None:
         async for events in stream.take_events(self.batch_size, within=self.batch_window_s):
-            by_key: dict[bytes, list[faust.EventT]] = defaultdict(list)
-            for event in events:
-                by_key[event.message.key or b""].append(event)
-            await asyncio.gather(*(self._run_in_order(group) for group in by_key.values()))
+            await self.process_batch([(e.message.value, e.message.key) for e in events])
 
-    async def _run_in_order(self, events: list[faust.EventT]) -> None:
-        for event in events:
-            await self.process(event.message.value, event.message.key, attempt=0)
+    async def process_batch(self, messages: list[tuple[bytes | None, bytes | None]]) -> None:
+        started = time.perf_counter()
+        decoded: list[tuple[Envelope, bytes | None, bytes | None]] = []
+        for raw, key in messages:
+            try:
+                decoded.append((decode(raw), raw, key))
+            except PermanentFailure as exc:
+                self._count(await self._reroute(raw, key, exc, 0, permanent=True), started)
+        if not decoded:
+            return
+        if self.prefetch is not None:
+            try:
+                await self.prefetch([envelope for envelope, _, _ in decoded])
+            except Exception as exc:  # the handlers fetch what they miss themselves
+                log.warning("prefetch_failed", consumer=self.name, error=type(exc).__name__)
+        outcomes: list[str] = []
+        try:
+            async with self.database.transaction() as session:
+                seen = await processed_among(
+                    session, self.name, [envelope.event_id for envelope, _, _ in decoded])
+                fresh: list[str] = []
+                for envelope, _, _ in decoded:
+                    if envelope.event_id in seen:
+                        outcomes.append("duplicate")
+                        continue
+                    await self.handler(session, envelope)
+                    seen.add(envelope.event_id)
+                    fresh.append(envelope.event_id)
+                    outcomes.append("processed")
+                await mark_processed(session, self.name, fresh)
+        except Exception:
+            for _, raw, key in decoded:
+                await self.process(raw, key, attempt=0)
+            return
+        self.after_commit()
+        for outcome in outcomes:
+            self._count(outcome, started, len(outcomes))
 
     async def _consume_retry(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -112,20 +148,24 @@ class EventConsumer:
         try:
             envelope = decode(raw)
             async with self.database.transaction() as session:
-                if await already_processed(session, self.name, envelope.event_id):
+                if await processed_among(session, self.name, [envelope.event_id]):
                     outcome = "duplicate"
                 else:
                     await self.handler(session, envelope)
-                    await mark_processed(session, self.name, envelope.event_id)
+                    await mark_processed(session, self.name, [envelope.event_id])
                     outcome = "processed"
             self.after_commit()
         except PermanentFailure as exc:
             outcome = await self._reroute(raw, key, exc, attempt, permanent=True)
         except Exception as exc:
             outcome = await self._reroute(raw, key, exc, attempt, permanent=False)
-        self.metrics.consumer_messages.labels(self.name, outcome).inc()
-        self.metrics.consumer_duration.labels(self.name).observe(time.perf_counter() - started)
+        self._count(outcome, started)
         return outcome
+
+    def _count(self, outcome: str, started: float, batch_size: int = 1) -> None:
+        self.metrics.consumer_messages.labels(self.name, outcome).inc()
+        self.metrics.consumer_duration.labels(self.name).observe(
+            (time.perf_counter() - started) / batch_size)
 
     async def _reroute(self, raw: bytes | None, key: bytes | None, exc: Exception,
                        attempt: int, *, permanent: bool) -> str:

@@ -11,14 +11,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.db.tables import inbox
 
 
-async def already_processed(session: AsyncSession, consumer: str, event_id: str) -> bool:
-    found = await session.scalar(
-        select(inbox.c.event_id).where(inbox.c.consumer == consumer, inbox.c.event_id == event_id)
-    )
-    return found is not None
+async def processed_among(session: AsyncSession, consumer: str,
+                          event_ids: list[str]) -> set[str]:
+    """Which of these events this consumer has already handled."""
+    found = await session.scalars(
+        select(inbox.c.event_id).where(inbox.c.consumer == consumer,
+                                       inbox.c.event_id.in_(event_ids)))
+    return set(found)
 
 
-async def mark_processed(session: AsyncSession, consumer: str, event_id: str) -> None:
+async def mark_processed(session: AsyncSession, consumer: str, event_ids: list[str]) -> None:
+    if not event_ids:
+        return
+    now = datetime.now(UTC)
     await session.execute(
-        insert(inbox).values(consumer=consumer, event_id=event_id, processed_at=datetime.now(UTC))
-    )
+        insert(inbox), [{"consumer": consumer, "event_id": e, "processed_at": now}
+                        for e in event_ids])

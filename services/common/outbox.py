@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from events.v1.envelope_pb2 import Envelope
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db.engine import Database
@@ -36,12 +37,14 @@ async def add_event(session: AsyncSession, topic: TopicSpec, envelope: Envelope)
 
 class OutboxRelay:
     def __init__(self, database: Database, producer: Publisher, metrics: ServiceMetrics,
-                 batch_size: int = 500, idle_interval_s: float = 0.2) -> None:
+                 batch_size: int = 500, idle_interval_s: float = 0.2,
+                 linger_s: float = 0.002) -> None:
         self.database = database
         self.producer = producer
         self.metrics = metrics
         self.batch_size = batch_size
         self.idle_interval_s = idle_interval_s
+        self.linger_s = linger_s
         self._wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -65,36 +68,56 @@ class OutboxRelay:
             if published < self.batch_size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self.idle_interval_s)
+                # Let commits that arrive together go out together.
+                await asyncio.sleep(self.linger_s)
 
     async def publish_batch(self) -> int:
-        async with self.database.transaction() as session:
-            # Counted before sending, so the gauge shows what is stuck while the broker is away.
+        if self.database.is_sqlite:
+            # One relay per SQLite file: read, send, then mark in a short write transaction,
+            # so a slow or absent broker never holds the file's write turn.
+            async with self.database.sessions() as session:
+                rows = await self._pending(session)
+            if rows:
+                await self._send(rows)
+                async with self.database.transaction() as session:
+                    await self._mark_published(session, rows)
+        else:
+            # Replicas share the database: rows are locked while sent, others skip them.
+            async with self.database.transaction() as session:
+                rows = await self._pending(session)
+                if rows:
+                    await self._send(rows)
+                    await self._mark_published(session, rows)
+        self.metrics.outbox_published.inc(len(rows))
+        return len(rows)
+
+    async def _pending(self, session: AsyncSession) -> list[Row]:
+        return list((await session.execute(
+            select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.value)
+            .where(outbox.c.published_at.is_(None))
+            .order_by(outbox.c.seq)
+            .limit(self.batch_size)
+            .with_for_update(skip_locked=True)
+        )).all())
+
+    async def _send(self, rows: list[Row]) -> None:
+        futures = [await self.producer.send(row.topic, row.value, key=row.key.encode())
+                   for row in rows]
+        await asyncio.gather(*futures)
+
+    @staticmethod
+    async def _mark_published(session: AsyncSession, rows: list[Row]) -> None:
+        await session.execute(
+            update(outbox)
+            .where(outbox.c.seq.in_([row.seq for row in rows]))
+            .values(published_at=datetime.now(UTC)))
+
+    async def measure_backlog(self) -> int:
+        """Rows waiting to be published, for the gauge; measured apart from publishing so
+        that it also shows what is stuck while the broker is away."""
+        async with self.database.sessions() as session:
             backlog = await session.scalar(
                 select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             ) or 0
-            self.metrics.outbox_backlog.set(backlog)
-            if not backlog:
-                return 0
-            rows = (
-                await session.execute(
-                    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.value)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.seq)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if rows:
-                futures = [
-                    await self.producer.send(row.topic, row.value, key=row.key.encode())
-                    for row in rows
-                ]
-                await asyncio.gather(*futures)
-                await session.execute(
-                    update(outbox)
-                    .where(outbox.c.seq.in_([row.seq for row in rows]))
-                    .values(published_at=datetime.now(UTC))
-                )
-        self.metrics.outbox_published.inc(len(rows))
-        self.metrics.outbox_backlog.set(max(backlog - len(rows), 0))
-        return len(rows)
+        self.metrics.outbox_backlog.set(backlog)
+        return backlog

@@ -8,6 +8,7 @@ not there), then the producer, gRPC, relay and readiness, while faust joins its 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ import grpc
 import mode
 
 from services.common import logging as kit_logging
-from services.common.consumer import EventConsumer, Handler
+from services.common.consumer import EventConsumer, Handler, Prefetch
 from services.common.db.engine import Database
 from services.common.db.migrations import upgrade_to_head
 from services.common.grpc.auth import Authenticator
@@ -73,11 +74,12 @@ class Runtime:
                    authenticator: Authenticator) -> None:
         self._grpc_parts = (add_servicers, service_names, policy, authenticator)
 
-    def consume(self, name: str, topic: TopicSpec, handler: Handler) -> EventConsumer:
+    def consume(self, name: str, topic: TopicSpec, handler: Handler,
+                prefetch: Prefetch | None = None) -> EventConsumer:
         consumer = EventConsumer(
             name, topic, handler, database=self.database, producer=self.publisher,
             metrics=self.metrics, max_attempts=self.settings.consumer_max_attempts,
-            after_commit=self.relay.wake,
+            after_commit=self.relay.wake, prefetch=prefetch,
         )
         consumer.attach(self.app)
         self.consumers.append(consumer)
@@ -145,6 +147,9 @@ class _RuntimeService(mode.Service):
                 await self.grpc.set_serving(ready)
             if rt.consumers and broker_ok:
                 await self._measure_lag()
+            if db_ok:
+                with contextlib.suppress(Exception):
+                    await rt.relay.measure_backlog()
             await asyncio.sleep(READINESS_INTERVAL_S)
 
     async def _measure_lag(self) -> None:

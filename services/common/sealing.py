@@ -8,11 +8,12 @@ without storing the plaintext.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 
 import grpc
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -71,11 +72,28 @@ class Sealer:
             if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
                 raise SubjectForgotten(f"subject {subject_id} has no data key") from exc
             raise
-        self._cache[subject_id] = (time.monotonic() + self._ttl, data_key.key)
+        self.remember(subject_id, data_key.key)
+        return data_key.key
+
+    async def prefetch(self, subject_ids: list[str]) -> None:
+        """Fetch the keys of many subjects in one call (for a batch); unknown ones are
+        skipped here and fail later, one by one, in key_for."""
+        now = time.monotonic()
+        missing = sorted({s for s in subject_ids
+                          if s not in self._cache or self._cache[s][0] <= now})
+        if not missing:
+            return
+        stub = keyring_pb2_grpc.KeyringStub(self._client.channel)
+        found = await self._client.call(stub.GetKeys,
+                                        keyring_pb2.KeysRequest(subject_ids=missing))
+        for data_key in found.keys:
+            self.remember(data_key.subject_id, data_key.key)
+
+    def remember(self, subject_id: str, key: bytes) -> None:
+        self._cache[subject_id] = (time.monotonic() + self._ttl, key)
         self._cache.move_to_end(subject_id)
         while len(self._cache) > self._max_cached:
             self._cache.popitem(last=False)
-        return data_key.key
 
     def forget(self, subject_id: str) -> None:
         self._cache.pop(subject_id, None)
@@ -88,3 +106,31 @@ class Sealer:
     async def unseal(self, subject_id: str, fields: dict[str, bytes]) -> dict[str, str]:
         key = await self.key_for(subject_id)
         return {name: unseal_with(key, subject_id, name, value) for name, value in fields.items()}
+
+
+class SubjectReservations:
+    """Ids and keys for new subjects, reserved from the keyring in batches per org, so that a
+    sign-up needs no keyring call of its own. An id reserved but never used is harmless."""
+
+    def __init__(self, keyring: ServiceClient, sealer: Sealer, batch_size: int = 50) -> None:
+        self._client = keyring
+        self._sealer = sealer
+        self._batch_size = batch_size
+        self._pools: dict[str, deque[str]] = {}
+        self._refills: dict[str, asyncio.Lock] = {}
+
+    async def take(self, org_id: str) -> str:
+        pool = self._pools.setdefault(org_id, deque())
+        while not pool:
+            async with self._refills.setdefault(org_id, asyncio.Lock()):
+                if not pool:
+                    await self._refill(org_id, pool)
+        return pool.popleft()
+
+    async def _refill(self, org_id: str, pool: deque[str]) -> None:
+        stub = keyring_pb2_grpc.KeyringStub(self._client.channel)
+        reserved = await self._client.call(stub.ReserveKeys, keyring_pb2.ReserveKeysRequest(
+            org_id=org_id, count=self._batch_size))
+        for data_key in reserved.keys:
+            self._sealer.remember(data_key.subject_id, data_key.key)
+            pool.append(data_key.subject_id)

@@ -40,7 +40,8 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
             DataSubjectServicer("erasure", KeyringSubjectStore(keyring)), server)
 
     policy = {
-        **{f"/privacy.v1.Keyring/{m}": INTERNAL for m in ("GetOrCreateKey", "GetKey")},
+        **{f"/privacy.v1.Keyring/{m}": INTERNAL for m in ("GetOrCreateKey", "GetKey", "GetKeys",
+                                                           "ReserveKeys")},
         # An org admin with the privacy scope completes an erasure by shredding the key.
         "/privacy.v1.Keyring/ShredKey": frozenset({SCOPE_INTERNAL, SCOPE_PRIVACY}),
         **data_subject_policy(),

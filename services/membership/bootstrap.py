@@ -17,7 +17,7 @@ from services.common.grpc.auth import (
 from services.common.grpc.client import ServiceClient
 from services.common.grpc.data_subject import DataSubjectServicer
 from services.common.runtime import Runtime
-from services.common.sealing import Sealer
+from services.common.sealing import Sealer, SubjectReservations
 from services.membership.config import MembershipSettings
 from services.membership.entrypoints.grpc_api import (
     InternalDirectoryServicer,
@@ -36,6 +36,7 @@ POLICY = {
     f"{API}GetMember": frozenset({"members:read"}),
     f"{DIRECTORY}IntrospectApiKey": frozenset({SCOPE_INTERNAL}),
     f"{DIRECTORY}GetContact": frozenset({SCOPE_INTERNAL}),
+    f"{DIRECTORY}GetContacts": frozenset({SCOPE_INTERNAL}),
     **data_subject_policy(),
 }
 
@@ -47,8 +48,9 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
                             settings.rpc_deadline_s)
     sealer = Sealer(keyring, settings.key_cache_ttl_s)
     handlers = MembershipHandlers(
-        runtime.database, sealer, settings.blind_index_key.get_secret_value().encode(),
-        runtime.relay, settings.default_language)
+        runtime.database, sealer, SubjectReservations(keyring, sealer),
+        settings.blind_index_key.get_secret_value().encode(), runtime.relay,
+        settings.default_language)
 
     def add_servicers(server: grpc.aio.Server) -> None:
         membership_pb2_grpc.add_MembershipServiceServicer_to_server(

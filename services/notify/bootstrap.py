@@ -34,7 +34,8 @@ def bootstrap(settings: NotifySettings) -> Runtime:
     sealer = Sealer(keyring, settings.key_cache_ttl_s)
     email = SandboxEmailSender(settings.sandbox_path, settings.from_email)
     handlers = NotifyHandlers(membership, sealer, email)
-    runtime.consume("notify.member-registered", MEMBER_REGISTERED, handlers.on_member_registered)
+    runtime.consume("notify.member-registered", MEMBER_REGISTERED, handlers.on_member_registered,
+                    prefetch=handlers.prefetch)
     store = MessageSubjectStore(runtime.database, sealer, email)
 
     def add_servicers(server: grpc.aio.Server) -> None:

@@ -36,12 +36,15 @@ class WelcomeHandler:
 
     def __init__(self) -> None:
         self.failure: Exception | None = None
+        self.fail_for: set[str] = set()  # members whose event always fails
 
     async def __call__(self, session: AsyncSession, envelope: Envelope) -> None:
         member = unpack(envelope, MemberRegistered)
         await session.execute(insert(welcomed).values(member_id=member.member_id))
         if self.failure is not None:
             raise self.failure
+        if member.member_id in self.fail_for:
+            raise RuntimeError("this member's event fails")
 
 
 @pytest.fixture
@@ -270,3 +273,63 @@ async def test_a_payload_of_the_wrong_type_is_dead_lettered_without_retries(
     [dead] = await read_topic(fresh_topic.dlq)
     assert "billing.v1.InvoiceIssued" in headers(dead)["x-error"]
     assert await read_topic(fresh_topic.retry) == []
+
+
+async def welcomed_members(db: Database) -> list[str]:
+    async with db.sessions() as session:
+        return sorted((await session.scalars(select(welcomed.c.member_id))).all())
+
+
+async def test_a_batch_is_handled_once_in_order_skipping_what_was_seen(
+    consumer: EventConsumer, db: Database, metrics: ServiceMetrics, commits: list[str]
+) -> None:
+    seen_before, first, second = registered("m-0"), registered("m-1"), registered("m-2")
+    await consumer.process(seen_before.SerializeToString(), b"m-0", attempt=0)
+    batch = [seen_before, first, second, first]  # redelivered and repeated within the batch
+    await consumer.process_batch([(e.SerializeToString(), e.subject_id.encode()) for e in batch])
+
+    assert await welcomed_members(db) == ["m-0", "m-1", "m-2"]
+    assert await count(db, inbox) == 3
+    sample = metrics.registry.get_sample_value
+    labels = {"consumer": "welcome"}
+    assert sample("test_consumer_messages_total", {**labels, "outcome": "processed"}) == 3
+    assert sample("test_consumer_messages_total", {**labels, "outcome": "duplicate"}) == 2
+    assert commits == ["commit", "commit"]  # one commit for the whole batch
+
+
+async def test_a_failing_event_in_a_batch_is_rerouted_alone(
+    consumer: EventConsumer,
+    db: Database,
+    handler: WelcomeHandler,
+    fresh_topic: TopicSpec,
+    read_topic: TopicReader,
+) -> None:
+    handler.fail_for = {"m-bad"}
+    batch = [registered("m-1"), registered("m-bad"), registered("m-2")]
+    garbage = b"\x00 not an envelope"
+    await consumer.process_batch(
+        [(garbage, b"junk"), *[(e.SerializeToString(), e.subject_id.encode()) for e in batch]])
+
+    assert await welcomed_members(db) == ["m-1", "m-2"]
+    [retry] = await read_topic(fresh_topic.retry)
+    assert retry.key == b"m-bad" and "this member's event fails" in headers(retry)["x-error"]
+    [dead] = await read_topic(fresh_topic.dlq)
+    assert dead.value == garbage
+
+
+async def test_prefetch_sees_the_batch_and_its_failure_is_not_fatal(
+    db: Database, publisher: Publisher, metrics: ServiceMetrics, fresh_topic: TopicSpec,
+    handler: WelcomeHandler,
+) -> None:
+    seen: list[list[str]] = []
+
+    async def prefetch(envelopes: list[Envelope]) -> None:
+        seen.append([e.subject_id for e in envelopes])
+        raise ConnectionError("directory away")
+
+    consumer = EventConsumer("welcome", fresh_topic, handler, database=db, producer=publisher,
+                             metrics=metrics, prefetch=prefetch)
+    batch = [registered("m-1"), registered("m-2")]
+    await consumer.process_batch([(e.SerializeToString(), b"k") for e in batch])
+    assert seen == [["m-1", "m-2"]]
+    assert await welcomed_members(db) == ["m-1", "m-2"]

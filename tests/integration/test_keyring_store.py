@@ -161,3 +161,22 @@ async def test_a_key_needs_a_subject_and_an_org(keyring: Keyring) -> None:
     with pytest.raises(InvalidArgument) as refused:
         await keyring.get_or_create("", "")
     assert set(refused.value.field_errors) == {"subject_id", "org_id"}
+
+
+async def test_reserved_keys_belong_to_fresh_subjects_of_the_org(keyring: Keyring) -> None:
+    reserved = await keyring.reserve(ORG, 5)
+    assert len(reserved) == 5 and len({k.key for k in reserved.values()}) == 5
+    for subject, issued in reserved.items():
+        assert (await keyring.get(subject)).key == issued.key
+        assert (await keyring.state(subject)).org_id == ORG  # type: ignore[union-attr]
+    with pytest.raises(InvalidArgument):
+        await keyring.reserve(ORG, 0)
+
+
+async def test_many_keys_at_once_leave_out_the_unknown_and_the_shredded(
+        keyring: Keyring) -> None:
+    live = await keyring.get_or_create("live", ORG)
+    await keyring.get_or_create("gone", ORG)
+    await keyring.shred("gone", ORG)
+    found = await keyring.get_many(["live", "gone", "never"])
+    assert {s: k.key for s, k in found.items()} == {"live": live.key}

@@ -67,6 +67,8 @@ async def test_committed_events_are_published_and_marked(
     await commit_events(database, fresh_topic, first, second, org_event)
 
     relay = OutboxRelay(database, publisher, metrics)
+    assert await relay.measure_backlog() == 3
+    assert metrics.registry.get_sample_value("test_outbox_backlog_events") == 3
     assert await relay.publish_batch() == 3
 
     records = await read_topic(fresh_topic.name)
@@ -79,6 +81,7 @@ async def test_committed_events_are_published_and_marked(
     assert by_id[org_event.event_id].key == b"org-7"
 
     assert await pending_event_ids(database) == []
+    assert await relay.measure_backlog() == 0
     assert metrics.registry.get_sample_value("test_outbox_backlog_events") == 0
     assert metrics.registry.get_sample_value("test_outbox_published_events_total") == 3
 

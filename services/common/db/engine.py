@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -48,11 +49,20 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
+        # its busy handler (up to 100 ms a try). Queueing our own writers here instead keeps
+        # the loop busy with work, not sleeps. One process owns each service's file.
+        self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits on success, rolls back on any error."""
-        async with self.sessions() as session, session.begin():
+        """One unit of work: commits on success, rolls back on any error. Keep slow I/O
+        outside it: on SQLite it holds the process's write turn."""
+        if self._sqlite_writer is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._sqlite_writer, self.sessions() as session, session.begin():
             yield session
 
     async def ping(self) -> None:

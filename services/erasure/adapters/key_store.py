@@ -22,6 +22,11 @@ class KeyStore:
             return (await session.execute(
                 select(data_keys).where(data_keys.c.subject_hash == subject_hash))).first()
 
+    async def find_many(self, subject_hashes: list[str]) -> list[Row]:
+        async with self.database.sessions() as session:
+            return list((await session.execute(
+                select(data_keys).where(data_keys.c.subject_hash.in_(subject_hashes)))).all())
+
     async def insert_if_absent(self, subject_hash: str, org_id: str,
                                wrapped: bytes) -> tuple[Row, bool]:
         """Racing creators all end up with the one key stored first; True for that one."""
@@ -36,6 +41,14 @@ class KeyStore:
             row = (await session.execute(
                 select(data_keys).where(data_keys.c.subject_hash == subject_hash))).one()
             return row, bool(result.rowcount)
+
+    async def insert_many(self, org_id: str, wrapped_by_hash: dict[str, bytes]) -> datetime:
+        now = datetime.now(UTC)
+        async with self.database.transaction() as session:
+            await session.execute(data_keys.insert(), [
+                {"subject_hash": h, "org_id": org_id, "wrapped_key": w, "created_at": now}
+                for h, w in wrapped_by_hash.items()])
+        return now
 
     async def shred(self, subject_hash: str) -> datetime:
         now = datetime.now(UTC)

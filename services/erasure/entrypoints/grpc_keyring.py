@@ -5,7 +5,14 @@ from privacy.v1 import keyring_pb2, keyring_pb2_grpc
 
 from services.common.grpc.auth import current_principal
 from services.common.timestamps import to_timestamp
-from services.erasure.service_layer.keyring import Keyring
+from services.erasure.service_layer.keyring import IssuedKey, Keyring
+
+
+def data_keys(issued: dict[str, IssuedKey]) -> keyring_pb2.DataKeys:
+    return keyring_pb2.DataKeys(keys=[
+        keyring_pb2.DataKey(subject_id=subject, key=key.key,
+                            created_at=to_timestamp(key.created_at))
+        for subject, key in issued.items()])
 
 
 class KeyringServicer(keyring_pb2_grpc.KeyringServicer):
@@ -23,6 +30,14 @@ class KeyringServicer(keyring_pb2_grpc.KeyringServicer):
         issued = await self.keyring.get(request.subject_id)
         return keyring_pb2.DataKey(subject_id=request.subject_id, key=issued.key,
                                    created_at=to_timestamp(issued.created_at))
+
+    async def GetKeys(self, request: keyring_pb2.KeysRequest,
+                      context: grpc.aio.ServicerContext) -> keyring_pb2.DataKeys:
+        return data_keys(await self.keyring.get_many(list(request.subject_ids)))
+
+    async def ReserveKeys(self, request: keyring_pb2.ReserveKeysRequest,
+                          context: grpc.aio.ServicerContext) -> keyring_pb2.DataKeys:
+        return data_keys(await self.keyring.reserve(request.org_id, request.count))
 
     async def ShredKey(self, request: keyring_pb2.KeyRequest,
                        context: grpc.aio.ServicerContext) -> keyring_pb2.ShredReceipt:

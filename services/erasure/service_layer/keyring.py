@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -9,6 +10,8 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.erasure.adapters.key_store import KeyStore
 from services.erasure.domain.keyring import new_data_key, subject_hash, unwrap, wrap
 from services.erasure.metrics import KEYS_CREATED, KEYS_SHREDDED
+
+MAX_RESERVATION = 500
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,28 @@ class Keyring:
         if found is None:
             raise NotFound(f"no data key for subject {subject_id}")
         return self._issue(subject_id, found)
+
+    async def reserve(self, org_id: str, count: int) -> dict[str, IssuedKey]:
+        """Keys for subjects that do not exist yet: fresh ids, bound to the org."""
+        errors = {}
+        if not org_id:
+            errors["org_id"] = "required"
+        if not 1 <= count <= MAX_RESERVATION:
+            errors["count"] = f"between 1 and {MAX_RESERVATION}"
+        if errors:
+            raise InvalidArgument(errors)
+        keys = {str(uuid.uuid4()): new_data_key() for _ in range(count)}
+        created_at = await self.store.insert_many(
+            org_id, {subject_hash(s): wrap(self.kek, s, k) for s, k in keys.items()})
+        KEYS_CREATED.inc(count)
+        return {s: IssuedKey(k, created_at) for s, k in keys.items()}
+
+    async def get_many(self, subject_ids: list[str]) -> dict[str, IssuedKey]:
+        """Live keys of these subjects; the unknown and the shredded are left out."""
+        by_hash = {subject_hash(s): s for s in subject_ids}
+        rows = await self.store.find_many(list(by_hash))
+        return {by_hash[row.subject_hash]: self._issue(by_hash[row.subject_hash], row)
+                for row in rows if row.wrapped_key is not None}
 
     async def state(self, subject_id: str) -> KeyState | None:
         found = await self.store.find(subject_hash(subject_id))

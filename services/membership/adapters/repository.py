@@ -47,6 +47,11 @@ class Repository:
         return (await self.session.execute(select(members).where(
             members.c.org_id == org_id, members.c.id == member_id))).first()
 
+    async def members_by_ids(self, member_ids: list[str]) -> list[Row]:
+        """Unscoped: for internal callers, who filter by the org each id came with."""
+        return list((await self.session.execute(
+            select(members).where(members.c.id.in_(member_ids)))).all())
+
     async def member_id_by_email_index(self, org_id: str, email_index: str) -> str | None:
         return await self.session.scalar(select(members.c.id).where(
             members.c.org_id == org_id, members.c.email_index == email_index))

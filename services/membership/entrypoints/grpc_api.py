@@ -57,7 +57,17 @@ class InternalDirectoryServicer(membership_pb2_grpc.InternalDirectoryServicer):
 
     async def GetContact(self, request: pb.GetContactRequest,
                          context: grpc.aio.ServicerContext) -> pb.Contact:
-        view = await self.handlers.get_member(request.org_id, request.member_id)
-        return pb.Contact(member_id=view.member_id, org_id=view.org_id, org_name=view.org_name,
-                          name=view.name, email=view.email, phone=view.phone,
-                          language=view.language)
+        return contact_message(await self.handlers.get_member(request.org_id,
+                                                              request.member_id))
+
+    async def GetContacts(self, request: pb.GetContactsRequest,
+                          context: grpc.aio.ServicerContext) -> pb.Contacts:
+        views = await self.handlers.get_contacts([(m.org_id, m.member_id)
+                                                  for m in request.members])
+        return pb.Contacts(contacts=[contact_message(view) for view in views])
+
+
+def contact_message(view: MemberView) -> pb.Contact:
+    return pb.Contact(member_id=view.member_id, org_id=view.org_id, org_name=view.org_name,
+                      name=view.name, email=view.email, phone=view.phone,
+                      language=view.language)

@@ -3,11 +3,13 @@ transaction. Personal fields are sealed before they reach the database."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from membership.v1 import events_pb2
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from services.common.db.engine import Database
@@ -15,7 +17,12 @@ from services.common.envelope import new_envelope
 from services.common.errors import AlreadyExists, NotFound
 from services.common.grpc.auth import ORG_SCOPES, Principal
 from services.common.outbox import OutboxRelay, add_event
-from services.common.sealing import Sealer, blind_index
+from services.common.sealing import (
+    Sealer,
+    SubjectForgotten,
+    SubjectReservations,
+    blind_index,
+)
 from services.common.topics import MEMBER_REGISTERED
 from services.membership.adapters.repository import Repository
 from services.membership.domain import api_keys
@@ -28,6 +35,7 @@ from services.membership.metrics import MEMBERS_REGISTERED, ORGS_CREATED, REGIST
 
 SEALED_FIELDS = ("name", "email", "phone")
 STATUS_PENDING = "pending"
+ORG_CACHE_TTL_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,25 @@ class MemberView:
 
 
 class MembershipHandlers:
-    def __init__(self, database: Database, sealer: Sealer, index_key: bytes,
-                 relay: OutboxRelay, default_language: str = "nb") -> None:
+    def __init__(self, database: Database, sealer: Sealer, subjects: SubjectReservations,
+                 index_key: bytes, relay: OutboxRelay, default_language: str = "nb") -> None:
         self.database = database
         self.sealer = sealer
+        self.subjects = subjects
         self.index_key = index_key
         self.relay = relay
         self.default_language = default_language
+        # Orgs are read on every sign-up and contact lookup and change rarely.
+        self._orgs: dict[str, tuple[float, Row]] = {}
+
+    async def _org(self, repo: Repository, org_id: str) -> Row | None:
+        cached = self._orgs.get(org_id)
+        if cached and cached[0] > time.monotonic():
+            return cached[1]
+        row = await repo.org(org_id)
+        if row is not None:
+            self._orgs[org_id] = (time.monotonic() + ORG_CACHE_TTL_S, row)
+        return row
 
     async def create_org(self, name: str, org_number: str, language: str) -> CreatedOrg:
         draft = validate_org(name, org_number, language or self.default_language)
@@ -99,18 +119,17 @@ class MembershipHandlers:
         email_index = blind_index(self.index_key, org_id, email_lookup_form(draft.email))
         async with self.database.sessions() as session:
             repo = Repository(session)
-            org = await repo.org(org_id)
+            org = await self._org(repo, org_id)
             if org is None:
                 raise NotFound("org not found")
             existing = await repo.member_id_by_email_index(org_id, email_index)
         if existing:
             REGISTRATIONS_REJECTED.labels("duplicate").inc()
             raise AlreadyExists(f"already a member: {existing}", existing)
-        member_id = str(uuid.uuid4())
+        member_id = await self.subjects.take(org_id)
         member_language = draft.language or org.language
         sealed = await self.sealer.seal(
-            member_id, {"name": draft.name, "email": draft.email, "phone": draft.phone},
-            org_id=org_id, create=True)
+            member_id, {"name": draft.name, "email": draft.email, "phone": draft.phone})
         now = datetime.now(UTC)
         event = new_envelope(
             "membership.member-registered",
@@ -137,11 +156,31 @@ class MembershipHandlers:
         async with self.database.sessions() as session:
             repo = Repository(session)
             row = await repo.member(org_id, member_id)
-            org = await repo.org(org_id) if row is not None else None
+            org = await self._org(repo, org_id) if row is not None else None
         if row is None or org is None:
             # Also what another org's member looks like: no hint that it exists.
             raise NotFound(f"member {member_id} not found")
+        return await self._view(row, org)
+
+    async def get_contacts(self, refs: list[tuple[str, str]]) -> list[MemberView]:
+        """Members by (org id, member id), many at once; the missing are left out."""
+        wanted = set(refs)
+        async with self.database.sessions() as session:
+            repo = Repository(session)
+            rows = [r for r in await repo.members_by_ids(sorted({m for _, m in refs}))
+                    if (r.org_id, r.id) in wanted]
+            orgs = {org_id: await self._org(repo, org_id) for org_id in {r.org_id for r in rows}}
+        await self.sealer.prefetch([r.id for r in rows])
+        views = []
+        for row in rows:
+            try:
+                views.append(await self._view(row, orgs[row.org_id]))
+            except SubjectForgotten:
+                continue  # erased between the lookup and now
+        return views
+
+    async def _view(self, row: Row, org: Row) -> MemberView:
         plain = await self.sealer.unseal(
-            member_id, {f: getattr(row, f"{f}_sealed") for f in SEALED_FIELDS})
-        return MemberView(member_id, org_id, plain["name"], plain["email"], plain["phone"],
+            row.id, {f: getattr(row, f"{f}_sealed") for f in SEALED_FIELDS})
+        return MemberView(row.id, row.org_id, plain["name"], plain["email"], plain["phone"],
                           row.language, row.status, row.registered_at, org.name)

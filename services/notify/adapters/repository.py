@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,16 +13,8 @@ class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def exists(self, message_id: str) -> bool:
-        return await self.session.scalar(
-            select(messages.c.id).where(messages.c.id == message_id)) is not None
-
     async def add(self, **values: object) -> None:
         await self.session.execute(insert(messages).values(**values))
-
-    async def mark_sent(self, message_id: str, provider_ref: str) -> None:
-        await self.session.execute(update(messages).where(messages.c.id == message_id)
-                                   .values(status="sent", provider_ref=provider_ref))
 
     async def of_member(self, org_id: str, member_id: str) -> list[Row]:
         return list((await self.session.execute(

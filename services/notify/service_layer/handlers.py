@@ -3,6 +3,7 @@ membership at send time, so a member erased meanwhile gets nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -37,8 +38,24 @@ class NotifyHandlers:
         self.membership = membership
         self.sealer = sealer
         self.email = email
+        # Filled per consumer batch by prefetch(); None means "looked up: gone".
+        self._prefetched: dict[tuple[str, str], membership_pb2.Contact | None] = {}
+
+    async def prefetch(self, envelopes: list[Envelope]) -> None:
+        """One call for the batch's contacts and one for their keys, instead of two each."""
+        refs = [membership_pb2.GetContactRequest(org_id=r.org_id, member_id=r.member_id)
+                for r in (unpack(e, membership_events.MemberRegistered) for e in envelopes)]
+        stub = membership_pb2_grpc.InternalDirectoryStub(self.membership.channel)
+        found, _ = await asyncio.gather(
+            self.membership.call(stub.GetContacts,
+                                 membership_pb2.GetContactsRequest(members=refs)),
+            self.sealer.prefetch([ref.member_id for ref in refs]))
+        self._prefetched = {(ref.org_id, ref.member_id): None for ref in refs}
+        self._prefetched |= {(c.org_id, c.member_id): c for c in found.contacts}
 
     async def contact(self, org_id: str, member_id: str) -> membership_pb2.Contact | None:
+        if (org_id, member_id) in self._prefetched:
+            return self._prefetched.pop((org_id, member_id))
         stub = membership_pb2_grpc.InternalDirectoryStub(self.membership.channel)
         try:
             return await self.membership.call(
@@ -53,9 +70,6 @@ class NotifyHandlers:
         registered = unpack(envelope, membership_events.MemberRegistered)
         template, channel = "welcome", "email"
         mid = message_id(envelope.event_id, template, channel)
-        repo = Repository(session)
-        if await repo.exists(mid):
-            return
         contact = await self.contact(registered.org_id, registered.member_id)
         if contact is None:
             MESSAGES_SKIPPED.labels(template, "member-gone").inc()
@@ -64,14 +78,15 @@ class NotifyHandlers:
                                 {"name": contact.name, "org_name": contact.org_name})
         sealed = await self.sealer.seal(registered.member_id, {
             "recipient": contact.email, "subject": rendered.subject, "body": rendered.text})
-        await repo.add(
+        # The sandbox overwrites by message id, so a retried batch cannot send twice. A real
+        # provider (the notify issue) records the intent in its own transaction first.
+        provider_ref = await self.email.send(mid, contact.email, rendered)
+        await Repository(session).add(
             id=mid, org_id=registered.org_id, member_id=registered.member_id,
             source_event_id=envelope.event_id, template=template, channel=channel,
             purpose=TRANSACTIONAL, recipient_sealed=sealed["recipient"],
-            subject_sealed=sealed["subject"], body_sealed=sealed["body"], status="recorded",
-            created_at=datetime.now(UTC))
-        provider_ref = await self.email.send(mid, contact.email, rendered)
-        await repo.mark_sent(mid, provider_ref)
+            subject_sealed=sealed["subject"], body_sealed=sealed["body"], status="sent",
+            provider_ref=provider_ref, created_at=datetime.now(UTC))
         await add_event(session, MESSAGE_RECORDED, new_envelope(
             "notify.message-recorded",
             notify_events.MessageRecorded(message_id=mid, member_id=registered.member_id,

@@ -14,6 +14,7 @@ from privacy.v1 import keyring_pb2
 from services.common.sealing import (
     Sealer,
     SubjectForgotten,
+    SubjectReservations,
     blind_index,
     seal_with,
     unseal_with,
@@ -101,11 +102,21 @@ class FakeKeyring:
         self.keys: dict[str, bytes | None] = {}  # None: shredded
         self.calls: list[str] = []
 
-    def unary_unary(self, path: str, **_: Any) -> Callable[..., Awaitable[keyring_pb2.DataKey]]:
+    def unary_unary(self, path: str, **_: Any) -> Callable[..., Awaitable[Any]]:
         method = path.rsplit("/", 1)[-1]
 
-        async def call(request: keyring_pb2.KeyRequest, **__: Any) -> keyring_pb2.DataKey:
+        async def call(request: Any, **__: Any) -> Any:
             self.calls.append(method)
+            if method == "GetKeys":
+                return keyring_pb2.DataKeys(keys=[
+                    keyring_pb2.DataKey(subject_id=s, key=self.keys[s])
+                    for s in request.subject_ids if self.keys.get(s)])
+            if method == "ReserveKeys":
+                fresh = {f"{request.org_id}-{len(self.keys) + i}": new_key()
+                         for i in range(request.count)}
+                self.keys |= fresh
+                return keyring_pb2.DataKeys(keys=[
+                    keyring_pb2.DataKey(subject_id=s, key=k) for s, k in fresh.items()])
             subject = request.subject_id
             if subject not in self.keys:
                 if method != "GetOrCreateKey":
@@ -171,3 +182,31 @@ async def test_a_shredded_subject_can_never_be_read_again(
         await sealer.unseal("member-1", sealed)
     with pytest.raises(SubjectForgotten):
         await sealer.seal("member-1", {"email": EMAIL}, org_id="org-1", create=True)
+
+
+async def test_prefetch_fetches_a_batch_of_keys_in_one_call(
+    sealer: Sealer, keyring: FakeKeyring
+) -> None:
+    keyring.keys = {"a": new_key(), "b": new_key(), "shredded": None}
+    await sealer.prefetch(["a", "b", "shredded", "unknown"])
+    assert keyring.calls == ["GetKeys"]
+    sealed = await sealer.seal("a", {"email": "a@example.no"})
+    assert await sealer.unseal("a", sealed) == {"email": "a@example.no"}
+    assert keyring.calls == ["GetKeys"]  # served from the prefetched keys
+    await sealer.prefetch(["a", "b"])
+    assert keyring.calls == ["GetKeys"]  # nothing missing, nothing asked
+    with pytest.raises(SubjectForgotten):
+        await sealer.key_for("shredded")
+
+
+async def test_reservations_hand_out_fresh_subjects_with_keys_in_batches(
+    sealer: Sealer, keyring: FakeKeyring
+) -> None:
+    reservations = SubjectReservations(FakeKeyringClient(keyring), sealer,  # type: ignore[arg-type]
+                                       batch_size=3)
+    subjects = [await reservations.take("org-1") for _ in range(4)]
+    assert len(set(subjects)) == 4
+    assert keyring.calls == ["ReserveKeys", "ReserveKeys"]
+    sealed = await sealer.seal(subjects[0], {"name": "Kari"})
+    assert await sealer.unseal(subjects[0], sealed) == {"name": "Kari"}
+    assert keyring.calls == ["ReserveKeys", "ReserveKeys"]  # the reserved key was remembered
