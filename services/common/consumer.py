@@ -68,7 +68,7 @@ class EventConsumer:
         after_commit: Callable[[], None] = lambda: None,
         prefetch: Prefetch | None = None,
         batch_size: int = 200,
-        batch_window_s: float = 0.005,
+        batch_window_s: float = 0.05,
     ) -> None:
         self.name = name
         self.topic = topic

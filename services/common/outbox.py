@@ -22,17 +22,19 @@ from services.common.topics import TopicSpec
 log = get_logger(__name__)
 
 
+_INSERT = insert(outbox)
+
+
 async def add_event(session: AsyncSession, topic: TopicSpec, envelope: Envelope) -> None:
     """Queue an event inside the caller's transaction. Keyed by subject, else org."""
-    await session.execute(
-        insert(outbox).values(
-            event_id=envelope.event_id,
-            topic=topic.name,
-            key=envelope.subject_id or envelope.org_id,
-            value=envelope.SerializeToString(),
-            created_at=datetime.now(UTC),
-        )
-    )
+    # Parameters apart from the statement: it is compiled once, not coerced on every call.
+    await session.execute(_INSERT, {
+        "event_id": envelope.event_id,
+        "topic": topic.name,
+        "key": envelope.subject_id or envelope.org_id,
+        "value": envelope.SerializeToString(),
+        "created_at": datetime.now(UTC),
+    })
 
 
 class OutboxRelay:

@@ -30,12 +30,22 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self.authenticator = authenticator
         self.policy = policy
         self.metrics = metrics
+        # Wrapped handlers by method: built on a method's first call, reused after.
+        self._guarded: dict[str, grpc.RpcMethodHandler] = {}
 
     async def intercept_service(self, continuation: Callable, details: grpc.HandlerCallDetails):
-        handler = await continuation(details)
         method = details.method
+        guarded = self._guarded.get(method)
+        if guarded is not None:
+            return guarded
+        handler = await continuation(details)
         if handler is None or handler.unary_unary is None or method.startswith(PUBLIC_PREFIXES):
             return handler
+        guarded = self._guard(method, handler)
+        self._guarded[method] = guarded
+        return guarded
+
+    def _guard(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         inner = handler.unary_unary
         allowed = self.policy.get(method)
 

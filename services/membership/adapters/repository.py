@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.membership.adapters.orm import api_keys, members, orgs
+
+# Built once: the sign-up path runs them for every member.
+_INSERT_MEMBER = insert(members)
+_MEMBER_BY_EMAIL = select(members.c.id).where(
+    members.c.org_id == bindparam("org_id"), members.c.email_index == bindparam("email_index"))
 
 
 class Repository:
@@ -38,10 +43,11 @@ class Repository:
 
     async def add_member(self, member_id: str, org_id: str, sealed: dict[str, bytes],
                          email_index: str, language: str, status: str, now: datetime) -> None:
-        await self.session.execute(insert(members).values(
-            id=member_id, org_id=org_id, name_sealed=sealed["name"],
-            email_sealed=sealed["email"], phone_sealed=sealed["phone"],
-            email_index=email_index, language=language, status=status, registered_at=now))
+        await self.session.execute(_INSERT_MEMBER, {
+            "id": member_id, "org_id": org_id, "name_sealed": sealed["name"],
+            "email_sealed": sealed["email"], "phone_sealed": sealed["phone"],
+            "email_index": email_index, "language": language, "status": status,
+            "registered_at": now})
 
     async def member(self, org_id: str, member_id: str) -> Row | None:
         return (await self.session.execute(select(members).where(
@@ -53,8 +59,8 @@ class Repository:
             select(members).where(members.c.id.in_(member_ids)))).all())
 
     async def member_id_by_email_index(self, org_id: str, email_index: str) -> str | None:
-        return await self.session.scalar(select(members.c.id).where(
-            members.c.org_id == org_id, members.c.email_index == email_index))
+        return await self.session.scalar(_MEMBER_BY_EMAIL, {"org_id": org_id,
+                                                            "email_index": email_index})
 
     async def delete_member(self, org_id: str, member_id: str) -> int:
         result = await self.session.execute(delete(members).where(

@@ -8,13 +8,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.notify.adapters.orm import messages
 
+_INSERT = insert(messages)
+
 
 class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def add(self, **values: object) -> None:
-        await self.session.execute(insert(messages).values(**values))
+        await self.session.execute(_INSERT, values)
 
     async def of_member(self, org_id: str, member_id: str) -> list[Row]:
         return list((await self.session.execute(
