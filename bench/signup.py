@@ -1,7 +1,7 @@
 """Sign-up benchmark: N members registered through the gRPC API, measured until notify has
 recorded each one's welcome email, against the raw broker produce+consume rate.
 
-    python -m bench.signup --n 2000 --concurrency 64 --warmup 50
+    python -m bench.signup --n 3000 --concurrency 64 --warmup 50
 
 Starts its own stack (broker, localstripe, the four services) on random loopback ports with a
 throwaway data directory, and always stops it. A benchmark measures: it exits 0 whether or not
@@ -339,7 +339,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n", type=int, default=2000, help="members to register (default 2000)")
+    parser.add_argument("--n", type=int, default=3000, help="members to register (default 3000)")
     parser.add_argument(
         "--concurrency", type=int, default=64, help="RegisterMember calls in flight (default 64)"
     )

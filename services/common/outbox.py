@@ -22,19 +22,24 @@ from services.common.topics import TopicSpec
 log = get_logger(__name__)
 
 
-_INSERT = insert(outbox)
+OUTBOX_INSERT = insert(outbox)
 
 
-async def add_event(session: AsyncSession, topic: TopicSpec, envelope: Envelope) -> None:
-    """Queue an event inside the caller's transaction. Keyed by subject, else org."""
-    # Parameters apart from the statement: it is compiled once, not coerced on every call.
-    await session.execute(_INSERT, {
+def outbox_row(topic: TopicSpec, envelope: Envelope) -> dict[str, object]:
+    """An outbox row for the event, keyed by subject, else org."""
+    return {
         "event_id": envelope.event_id,
         "topic": topic.name,
         "key": envelope.subject_id or envelope.org_id,
         "value": envelope.SerializeToString(),
         "created_at": datetime.now(UTC),
-    })
+    }
+
+
+async def add_event(session: AsyncSession, topic: TopicSpec, envelope: Envelope) -> None:
+    """Queue an event inside the caller's transaction."""
+    # Parameters apart from the statement: it is compiled once, not coerced on every call.
+    await session.execute(OUTBOX_INSERT, outbox_row(topic, envelope))
 
 
 class OutboxRelay:

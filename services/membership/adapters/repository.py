@@ -11,9 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.membership.adapters.orm import api_keys, members, orgs
 
 # Built once: the sign-up path runs them for every member.
-_INSERT_MEMBER = insert(members)
+INSERT_MEMBER = insert(members)
 _MEMBER_BY_EMAIL = select(members.c.id).where(
     members.c.org_id == bindparam("org_id"), members.c.email_index == bindparam("email_index"))
+
+
+def member_row(member_id: str, org_id: str, sealed: dict[str, bytes], email_index: str,
+               language: str, status: str, now: datetime) -> dict[str, object]:
+    return {"id": member_id, "org_id": org_id, "name_sealed": sealed["name"],
+            "email_sealed": sealed["email"], "phone_sealed": sealed["phone"],
+            "email_index": email_index, "language": language, "status": status,
+            "registered_at": now}
 
 
 class Repository:
@@ -40,14 +48,6 @@ class Repository:
     async def api_key(self, key_id: str) -> Row | None:
         return (await self.session.execute(
             select(api_keys).where(api_keys.c.key_id == key_id))).first()
-
-    async def add_member(self, member_id: str, org_id: str, sealed: dict[str, bytes],
-                         email_index: str, language: str, status: str, now: datetime) -> None:
-        await self.session.execute(_INSERT_MEMBER, {
-            "id": member_id, "org_id": org_id, "name_sealed": sealed["name"],
-            "email_sealed": sealed["email"], "phone_sealed": sealed["phone"],
-            "email_index": email_index, "language": language, "status": status,
-            "registered_at": now})
 
     async def member(self, org_id: str, member_id: str) -> Row | None:
         return (await self.session.execute(select(members).where(

@@ -16,7 +16,7 @@ from services.common.db.engine import Database
 from services.common.envelope import new_envelope
 from services.common.errors import AlreadyExists, NotFound
 from services.common.grpc.auth import ORG_SCOPES, Principal
-from services.common.outbox import OutboxRelay, add_event
+from services.common.outbox import OutboxRelay, outbox_row
 from services.common.sealing import (
     Sealer,
     SubjectForgotten,
@@ -24,7 +24,8 @@ from services.common.sealing import (
     blind_index,
 )
 from services.common.topics import MEMBER_REGISTERED
-from services.membership.adapters.repository import Repository
+from services.membership.adapters.repository import Repository, member_row
+from services.membership.adapters.signup_writer import SignupWriter
 from services.membership.domain import api_keys
 from services.membership.domain.validation import (
     email_lookup_form,
@@ -62,6 +63,7 @@ class MembershipHandlers:
     def __init__(self, database: Database, sealer: Sealer, subjects: SubjectReservations,
                  index_key: bytes, relay: OutboxRelay, default_language: str = "nb") -> None:
         self.database = database
+        self.signups = SignupWriter(database)
         self.sealer = sealer
         self.subjects = subjects
         self.index_key = index_key
@@ -118,14 +120,11 @@ class MembershipHandlers:
             raise
         email_index = blind_index(self.index_key, org_id, email_lookup_form(draft.email))
         async with self.database.sessions() as session:
-            repo = Repository(session)
-            org = await self._org(repo, org_id)
-            if org is None:
-                raise NotFound("org not found")
-            existing = await repo.member_id_by_email_index(org_id, email_index)
-        if existing:
-            REGISTRATIONS_REJECTED.labels("duplicate").inc()
-            raise AlreadyExists(f"already a member: {existing}", existing)
+            org = await self._org(Repository(session), org_id)
+        if org is None:
+            raise NotFound("org not found")
+        # No look-up first: the unique (org, email index) constraint finds a second sign-up
+        # of the same address below, and first sign-ups are the common case.
         member_id = await self.subjects.take(org_id)
         member_language = draft.language or org.language
         sealed = await self.sealer.seal(
@@ -137,12 +136,12 @@ class MembershipHandlers:
                                         language=member_language),
             org_id=org_id, subject_id=member_id)
         try:
-            async with self.database.transaction() as session:
-                await Repository(session).add_member(
-                    member_id, org_id, sealed, email_index, member_language, STATUS_PENDING, now)
-                await add_event(session, MEMBER_REGISTERED, event)
+            await self.signups.write(
+                member_row(member_id, org_id, sealed, email_index, member_language,
+                           STATUS_PENDING, now),
+                outbox_row(MEMBER_REGISTERED, event))
         except IntegrityError as exc:
-            # The same address registered concurrently; the first one won.
+            # This address is a member already (the reserved id is simply not used).
             async with self.database.sessions() as session:
                 winner = await Repository(session).member_id_by_email_index(org_id, email_index)
             REGISTRATIONS_REJECTED.labels("duplicate").inc()
