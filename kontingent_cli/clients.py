@@ -9,8 +9,12 @@ from pathlib import Path
 
 import grpc
 
-DEFAULT_ADDRS = {"membership": "127.0.0.1:50051", "billing": "127.0.0.1:50052",
-                 "notify": "127.0.0.1:50053", "erasure": "127.0.0.1:50054"}
+DEFAULT_ADDRS = {
+    "membership": "127.0.0.1:50051",
+    "billing": "127.0.0.1:50052",
+    "notify": "127.0.0.1:50053",
+    "erasure": "127.0.0.1:50054",
+}
 DEADLINE_S = 10.0
 
 
@@ -56,8 +60,10 @@ class Credentials:
             return keys[org_id]
         if not org_id and len(keys) == 1:
             return next(iter(keys.values()))
-        raise LookupError(f"no API key for org {org_id or '(none given)'}: pass --api-key, "
-                          "set KONTINGENT_API_KEY, or create the org with this CLI")
+        raise LookupError(
+            f"no API key for org {org_id or '(none given)'}: pass --api-key, "
+            "set KONTINGENT_API_KEY, or create the org with this CLI"
+        )
 
 
 @dataclass

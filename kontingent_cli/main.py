@@ -19,8 +19,9 @@ from rich.console import Console
 
 from kontingent_cli.clients import Credentials, Session, admin_token
 
-app = typer.Typer(help="Kontingent: members, payments and privacy for voluntary orgs.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Kontingent: members, payments and privacy for voluntary orgs.", no_args_is_help=True
+)
 org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 member_app = typer.Typer(help="Members and their rights.", no_args_is_help=True)
 dev_app = typer.Typer(help="The local stack.", no_args_is_help=True)
@@ -33,8 +34,12 @@ err = Console(stderr=True)
 STORES = ("membership", "billing", "notify", "erasure")
 
 OrgOpt = Annotated[str | None, typer.Option("--org", help="Org id whose saved API key to use.")]
-KeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="KONTINGENT_API_KEY",
-                                            help="Org API key (overrides the saved one).")]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="KONTINGENT_API_KEY", help="Org API key (overrides the saved one)."
+    ),
+]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -78,8 +83,14 @@ def org_create(
         raise _fail(str(exc), 2) from None
     with session.channel("membership") as channel:
         stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        created = _rpc(lambda: session.call(stub.CreateOrg, membership_pb2.CreateOrgRequest(
-            name=name, org_number=org_number, language=language)))
+        created = _rpc(
+            lambda: session.call(
+                stub.CreateOrg,
+                membership_pb2.CreateOrgRequest(
+                    name=name, org_number=org_number, language=language
+                ),
+            )
+        )
     Credentials().save(created.org_id, created.api_key)
     if as_json:
         _print_json(_message(created))
@@ -87,8 +98,7 @@ def org_create(
     typer.echo(f"org_id:  {created.org_id}")
     typer.echo(f"api_key: {created.api_key}")
     typer.echo(f"scopes:  {' '.join(created.scopes)}")
-    err.print("The API key is shown once. It is saved for this CLI in "
-              f"{Credentials().path}.")
+    err.print(f"The API key is shown once. It is saved for this CLI in {Credentials().path}.")
 
 
 @member_app.command("register")
@@ -104,10 +114,14 @@ def member_register(
     session = _org_session(org, api_key)
     with session.channel("membership") as channel:
         stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        member = _rpc(lambda: session.call(stub.RegisterMember,
-                                           membership_pb2.RegisterMemberRequest(
-                                               name=name, email=email, phone=phone,
-                                               language=language)))
+        member = _rpc(
+            lambda: session.call(
+                stub.RegisterMember,
+                membership_pb2.RegisterMemberRequest(
+                    name=name, email=email, phone=phone, language=language
+                ),
+            )
+        )
     _print_json(_message(member))
 
 
@@ -117,8 +131,11 @@ def member_get(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> No
     session = _org_session(org, api_key)
     with session.channel("membership") as channel:
         stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        member = _rpc(lambda: session.call(
-            stub.GetMember, membership_pb2.GetMemberRequest(member_id=member_id)))
+        member = _rpc(
+            lambda: session.call(
+                stub.GetMember, membership_pb2.GetMemberRequest(member_id=member_id)
+            )
+        )
     _print_json(_message(member))
 
 
@@ -130,11 +147,15 @@ def member_export(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) ->
     for service in STORES:
         with session.channel(service) as channel:
             stub = data_subject_pb2_grpc.DataSubjectStoreStub(channel)
-            receipt = _rpc(lambda stub=stub: session.call(
-                stub.Export, data_subject_pb2.SubjectRequest(subject_id=member_id)))
+            receipt = _rpc(
+                lambda stub=stub: session.call(
+                    stub.Export, data_subject_pb2.SubjectRequest(subject_id=member_id)
+                )
+            )
         stores[service] = json.loads(receipt.document_json)
-    _print_json({"subject_id": member_id,
-                 "exported_at": datetime.now(UTC).isoformat(), "stores": stores})
+    _print_json(
+        {"subject_id": member_id, "exported_at": datetime.now(UTC).isoformat(), "stores": stores}
+    )
 
 
 @member_app.command("erase")
@@ -145,13 +166,17 @@ def member_erase(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> 
     for service in STORES:
         with session.channel(service) as channel:
             stub = data_subject_pb2_grpc.DataSubjectStoreStub(channel)
-            receipt = _rpc(lambda stub=stub: session.call(
-                stub.Erase, data_subject_pb2.SubjectRequest(subject_id=member_id)))
+            receipt = _rpc(
+                lambda stub=stub: session.call(
+                    stub.Erase, data_subject_pb2.SubjectRequest(subject_id=member_id)
+                )
+            )
         receipts.append(_message(receipt))
     with session.channel("erasure") as channel:
         stub = keyring_pb2_grpc.KeyringStub(channel)
-        shred = _rpc(lambda: session.call(
-            stub.ShredKey, keyring_pb2.KeyRequest(subject_id=member_id)))
+        shred = _rpc(
+            lambda: session.call(stub.ShredKey, keyring_pb2.KeyRequest(subject_id=member_id))
+        )
     _print_json({"subject_id": member_id, "receipts": receipts, "key": _message(shred)})
 
 
@@ -168,7 +193,7 @@ def dev_up(
     try:
         stack.start()
         typer.echo(stack.summary())
-        typer.echo("Ready. Logs in " f"{stack.data_dir / 'logs'}. Ctrl-C stops everything.")
+        typer.echo(f"Ready. Logs in {stack.data_dir / 'logs'}. Ctrl-C stops everything.")
         while not stopping.wait(0.5):
             for name, proc in list(stack.processes.items()):
                 if proc.poll() is not None:

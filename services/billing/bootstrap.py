@@ -23,18 +23,24 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def bootstrap(settings: BillingSettings) -> Runtime:
     runtime = Runtime(settings, MIGRATIONS)
     token = settings.internal_token.get_secret_value()
-    membership = ServiceClient("membership", settings.membership_addr, token, runtime.metrics,
-                               settings.rpc_deadline_s)
+    membership = ServiceClient(
+        "membership", settings.membership_addr, token, runtime.metrics, settings.rpc_deadline_s
+    )
     handlers = BillingHandlers(settings.default_fee_ore, settings.currency, settings.due_days)
-    runtime.consume("billing.member-registered", MEMBER_REGISTERED,
-                    handlers.on_member_registered)
-    store = InvoiceSubjectStore(runtime.database,
-                                settings.pseudonym_key.get_secret_value().encode())
+    runtime.consume("billing.member-registered", MEMBER_REGISTERED, handlers.on_member_registered)
+    store = InvoiceSubjectStore(
+        runtime.database, settings.pseudonym_key.get_secret_value().encode()
+    )
 
     def add_servicers(server: grpc.aio.Server) -> None:
         data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
-            DataSubjectServicer("billing", store), server)
+            DataSubjectServicer("billing", store), server
+        )
 
-    runtime.serve_grpc(add_servicers, ["privacy.v1.DataSubjectStore"], data_subject_policy(),
-                       Authenticator(token, remote_api_key_resolver(membership)))
+    runtime.serve_grpc(
+        add_servicers,
+        ["privacy.v1.DataSubjectStore"],
+        data_subject_policy(),
+        Authenticator(token, remote_api_key_resolver(membership)),
+    )
     return runtime

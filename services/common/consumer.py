@@ -112,7 +112,8 @@ class EventConsumer:
         try:
             async with self.database.transaction() as session:
                 seen = await processed_among(
-                    session, self.name, [envelope.event_id for envelope, _, _ in decoded])
+                    session, self.name, [envelope.event_id for envelope, _, _ in decoded]
+                )
                 fresh: list[str] = []
                 for envelope, _, _ in decoded:
                     if envelope.event_id in seen:
@@ -165,10 +166,12 @@ class EventConsumer:
     def _count(self, outcome: str, started: float, batch_size: int = 1) -> None:
         self.metrics.consumer_messages.labels(self.name, outcome).inc()
         self.metrics.consumer_duration.labels(self.name).observe(
-            (time.perf_counter() - started) / batch_size)
+            (time.perf_counter() - started) / batch_size
+        )
 
-    async def _reroute(self, raw: bytes | None, key: bytes | None, exc: Exception,
-                       attempt: int, *, permanent: bool) -> str:
+    async def _reroute(
+        self, raw: bytes | None, key: bytes | None, exc: Exception, attempt: int, *, permanent: bool
+    ) -> str:
         next_attempt = attempt + 1
         dead = permanent or next_attempt >= self.max_attempts
         error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS]
@@ -183,13 +186,19 @@ class EventConsumer:
             backoff = self.retry_base_s * 2**attempt
             headers[H_RETRY_AT] = f"{time.time() + backoff * random.uniform(0.5, 1.5):.3f}"
         target = self.topic.dlq if dead else self.topic.retry
-        log.warning("consumer_failed", consumer=self.name, attempt=next_attempt,
-                    error=error, routed_to=target)
+        log.warning(
+            "consumer_failed",
+            consumer=self.name,
+            attempt=next_attempt,
+            error=error,
+            routed_to=target,
+        )
         await self._send_until_accepted(target, raw or b"", key, headers)
         return "dead_lettered" if dead else "retried"
 
-    async def _send_until_accepted(self, topic: str, value: bytes, key: bytes | None,
-                                   headers: dict[str, str]) -> None:
+    async def _send_until_accepted(
+        self, topic: str, value: bytes, key: bytes | None, headers: dict[str, str]
+    ) -> None:
         # The message is acked once this returns, so giving up here would lose it: with the
         # broker away the partition waits, which is all it could do anyway.
         pause = 0.5

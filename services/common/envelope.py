@@ -24,8 +24,10 @@ class EventContext:
 
     @classmethod
     def caused_by(cls, envelope: Envelope) -> EventContext:
-        return cls(correlation_id=envelope.correlation_id or envelope.event_id,
-                   causation_id=envelope.event_id)
+        return cls(
+            correlation_id=envelope.correlation_id or envelope.event_id,
+            causation_id=envelope.event_id,
+        )
 
 
 def new_envelope(

@@ -13,7 +13,8 @@ from services.common.metrics import ServiceMetrics
 
 # aiohttp sets the charset itself and refuses one inside content_type.
 METRICS_CONTENT_TYPE = "; ".join(
-    part for part in CONTENT_TYPE_LATEST.split("; ") if not part.startswith("charset"))
+    part for part in CONTENT_TYPE_LATEST.split("; ") if not part.startswith("charset")
+)
 
 RouteHandler = Callable[[View, Request], Awaitable[Response]]
 
@@ -33,8 +34,9 @@ def measured(metrics: ServiceMetrics, route: str, handler: RouteHandler) -> Rout
     return wrapped
 
 
-def add_operational_pages(app: faust.App, metrics: ServiceMetrics,
-                          is_ready: Callable[[], bool]) -> None:
+def add_operational_pages(
+    app: faust.App, metrics: ServiceMetrics, is_ready: Callable[[], bool]
+) -> None:
     async def metrics_page(view: View, request: Request) -> Response:
         return view.bytes(generate_latest(metrics.registry), content_type=METRICS_CONTENT_TYPE)
 
@@ -45,8 +47,7 @@ def add_operational_pages(app: faust.App, metrics: ServiceMetrics,
         ready = is_ready()
         return view.json({"ready": ready}, status=200 if ready else 503)
 
-    for path, handler in (("/metrics", metrics_page), ("/healthz", healthz),
-                          ("/readyz", readyz)):
+    for path, handler in (("/metrics", metrics_page), ("/healthz", healthz), ("/readyz", readyz)):
         add_route(app, path, "get", measured(metrics, path, handler))
 
 

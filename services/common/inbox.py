@@ -11,12 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.common.db.tables import inbox
 
 
-async def processed_among(session: AsyncSession, consumer: str,
-                          event_ids: list[str]) -> set[str]:
+async def processed_among(session: AsyncSession, consumer: str, event_ids: list[str]) -> set[str]:
     """Which of these events this consumer has already handled."""
     found = await session.scalars(
-        select(inbox.c.event_id).where(inbox.c.consumer == consumer,
-                                       inbox.c.event_id.in_(event_ids)))
+        select(inbox.c.event_id).where(
+            inbox.c.consumer == consumer, inbox.c.event_id.in_(event_ids)
+        )
+    )
     return set(found)
 
 
@@ -25,5 +26,6 @@ async def mark_processed(session: AsyncSession, consumer: str, event_ids: list[s
         return
     now = datetime.now(UTC)
     await session.execute(
-        insert(inbox), [{"consumer": consumer, "event_id": e, "processed_at": now}
-                        for e in event_ids])
+        insert(inbox),
+        [{"consumer": consumer, "event_id": e, "processed_at": now} for e in event_ids],
+    )

@@ -31,13 +31,25 @@ class Publisher:
             raise RuntimeError("publisher not started")
         return self._producer
 
-    async def send(self, topic: str, value: bytes, *, key: bytes | None = None,
-                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> asyncio.Future:
         """Enqueue; the returned future resolves when the broker acknowledged."""
         return await self.producer.send(topic, value, key=key, headers=headers)
 
-    async def send_and_wait(self, topic: str, value: bytes, *, key: bytes | None = None,
-                            headers: list[tuple[str, bytes]] | None = None) -> None:
+    async def send_and_wait(
+        self,
+        topic: str,
+        value: bytes,
+        *,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         await self.producer.send_and_wait(topic, value, key=key, headers=headers)
 
     async def broker_reachable(self, timeout_s: float = 3.0) -> bool:

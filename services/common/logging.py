@@ -17,8 +17,16 @@ SENSITIVE_KEYS = frozenset(
     {"name", "address", "birth_date", "key", "body", "to", "recipient", "contact"}
 )
 # Any key containing one of these is sensitive too: user_email, api_key, admin_token, ...
-SENSITIVE_PARTS = ("email", "phone", "token", "secret", "password", "api_key", "kek",
-                   "authorization")
+SENSITIVE_PARTS = (
+    "email",
+    "phone",
+    "token",
+    "secret",
+    "password",
+    "api_key",
+    "kek",
+    "authorization",
+)
 REDACTED = "[redacted]"
 
 
@@ -81,8 +89,11 @@ def logging_config(level: str = "info") -> dict[str, Any]:
             }
         },
         "handlers": {
-            "default": {"class": "logging.StreamHandler", "formatter": "json",
-                        "stream": "ext://sys.stderr"}
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
         },
         "root": {"level": level.upper(), "handlers": ["default"]},
     }
@@ -92,8 +103,7 @@ def configure(service: str, level: str = "info") -> None:
     _process["service"] = service
     logging.config.dictConfig(logging_config(level))
     structlog.configure(
-        processors=[*_shared_processors(),
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[*_shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

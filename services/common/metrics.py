@@ -20,33 +20,59 @@ class ServiceMetrics:
         p = service
         r = self.registry
         self.grpc_requests = Counter(
-            f"{p}_grpc_requests_total", "gRPC requests handled", ["method", "code"], registry=r)
+            f"{p}_grpc_requests_total", "gRPC requests handled", ["method", "code"], registry=r
+        )
         self.grpc_duration = Histogram(
-            f"{p}_grpc_request_duration_seconds", "gRPC request latency", ["method"],
-            buckets=LATENCY_BUCKETS, registry=r)
+            f"{p}_grpc_request_duration_seconds",
+            "gRPC request latency",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.http_requests = Counter(
-            f"{p}_http_requests_total", "HTTP requests handled", ["route", "status"], registry=r)
+            f"{p}_http_requests_total", "HTTP requests handled", ["route", "status"], registry=r
+        )
         self.http_duration = Histogram(
-            f"{p}_http_request_duration_seconds", "HTTP request latency", ["route"],
-            buckets=LATENCY_BUCKETS, registry=r)
+            f"{p}_http_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.consumer_messages = Counter(
-            f"{p}_consumer_messages_total", "Messages a consumer finished, by outcome",
-            ["consumer", "outcome"], registry=r)
+            f"{p}_consumer_messages_total",
+            "Messages a consumer finished, by outcome",
+            ["consumer", "outcome"],
+            registry=r,
+        )
         self.consumer_duration = Histogram(
-            f"{p}_consumer_processing_duration_seconds", "Time to process one message",
-            ["consumer"], buckets=LATENCY_BUCKETS, registry=r)
+            f"{p}_consumer_processing_duration_seconds",
+            "Time to process one message",
+            ["consumer"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.consumer_lag = Gauge(
-            f"{p}_consumer_lag_messages", "Messages on assigned partitions not yet fetched",
-            ["topic"], registry=r)
+            f"{p}_consumer_lag_messages",
+            "Messages on assigned partitions not yet fetched",
+            ["topic"],
+            registry=r,
+        )
         self.outbox_backlog = Gauge(
-            f"{p}_outbox_backlog_events", "Outbox rows not yet published", registry=r)
+            f"{p}_outbox_backlog_events", "Outbox rows not yet published", registry=r
+        )
         self.outbox_published = Counter(
-            f"{p}_outbox_published_events_total", "Outbox rows published to Kafka", registry=r)
+            f"{p}_outbox_published_events_total", "Outbox rows published to Kafka", registry=r
+        )
         self.outbox_publish_failures = Counter(
-            f"{p}_outbox_publish_failures_total", "Relay batches that failed to publish",
-            registry=r)
+            f"{p}_outbox_publish_failures_total", "Relay batches that failed to publish", registry=r
+        )
         self.ready = Gauge(
-            f"{p}_ready", "1 when the database and the broker are reachable", registry=r)
+            f"{p}_ready", "1 when the database and the broker are reachable", registry=r
+        )
         self.outbound_calls = Counter(
-            f"{p}_outbound_calls_total", "Calls to other services and providers",
-            ["target", "outcome"], registry=r)
+            f"{p}_outbound_calls_total",
+            "Calls to other services and providers",
+            ["target", "outcome"],
+            registry=r,
+        )

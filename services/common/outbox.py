@@ -43,9 +43,15 @@ async def add_event(session: AsyncSession, topic: TopicSpec, envelope: Envelope)
 
 
 class OutboxRelay:
-    def __init__(self, database: Database, producer: Publisher, metrics: ServiceMetrics,
-                 batch_size: int = 500, idle_interval_s: float = 0.2,
-                 linger_s: float = 0.002) -> None:
+    def __init__(
+        self,
+        database: Database,
+        producer: Publisher,
+        metrics: ServiceMetrics,
+        batch_size: int = 500,
+        idle_interval_s: float = 0.2,
+        linger_s: float = 0.002,
+    ) -> None:
         self.database = database
         self.producer = producer
         self.metrics = metrics
@@ -99,17 +105,22 @@ class OutboxRelay:
         return len(rows)
 
     async def _pending(self, session: AsyncSession) -> list[Row]:
-        return list((await session.execute(
-            select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.value)
-            .where(outbox.c.published_at.is_(None))
-            .order_by(outbox.c.seq)
-            .limit(self.batch_size)
-            .with_for_update(skip_locked=True)
-        )).all())
+        return list(
+            (
+                await session.execute(
+                    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.value)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+        )
 
     async def _send(self, rows: list[Row]) -> None:
-        futures = [await self.producer.send(row.topic, row.value, key=row.key.encode())
-                   for row in rows]
+        futures = [
+            await self.producer.send(row.topic, row.value, key=row.key.encode()) for row in rows
+        ]
         await asyncio.gather(*futures)
 
     @staticmethod
@@ -117,14 +128,18 @@ class OutboxRelay:
         await session.execute(
             update(outbox)
             .where(outbox.c.seq.in_([row.seq for row in rows]))
-            .values(published_at=datetime.now(UTC)))
+            .values(published_at=datetime.now(UTC))
+        )
 
     async def measure_backlog(self) -> int:
         """Rows waiting to be published, for the gauge; measured apart from publishing so
         that it also shows what is stuck while the broker is away."""
         async with self.database.sessions() as session:
-            backlog = await session.scalar(
-                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
-            ) or 0
+            backlog = (
+                await session.scalar(
+                    select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+                )
+                or 0
+            )
         self.metrics.outbox_backlog.set(backlog)
         return backlog

@@ -65,21 +65,34 @@ class Runtime:
         )
         self.ready = False
         self.consumers: list[EventConsumer] = []
-        self._grpc_parts: tuple[Callable[[grpc.aio.Server], None], Sequence[str],
-                                AccessPolicy, Authenticator] | None = None
+        self._grpc_parts: (
+            tuple[Callable[[grpc.aio.Server], None], Sequence[str], AccessPolicy, Authenticator]
+            | None
+        ) = None
         add_operational_pages(self.app, self.metrics, lambda: self.ready)
 
-    def serve_grpc(self, add_servicers: Callable[[grpc.aio.Server], None],
-                   service_names: Sequence[str], policy: AccessPolicy,
-                   authenticator: Authenticator) -> None:
+    def serve_grpc(
+        self,
+        add_servicers: Callable[[grpc.aio.Server], None],
+        service_names: Sequence[str],
+        policy: AccessPolicy,
+        authenticator: Authenticator,
+    ) -> None:
         self._grpc_parts = (add_servicers, service_names, policy, authenticator)
 
-    def consume(self, name: str, topic: TopicSpec, handler: Handler,
-                prefetch: Prefetch | None = None) -> EventConsumer:
+    def consume(
+        self, name: str, topic: TopicSpec, handler: Handler, prefetch: Prefetch | None = None
+    ) -> EventConsumer:
         consumer = EventConsumer(
-            name, topic, handler, database=self.database, producer=self.publisher,
-            metrics=self.metrics, max_attempts=self.settings.consumer_max_attempts,
-            after_commit=self.relay.wake, prefetch=prefetch,
+            name,
+            topic,
+            handler,
+            database=self.database,
+            producer=self.publisher,
+            metrics=self.metrics,
+            max_attempts=self.settings.consumer_max_attempts,
+            after_commit=self.relay.wake,
+            prefetch=prefetch,
         )
         consumer.attach(self.app)
         self.consumers.append(consumer)
@@ -89,7 +102,8 @@ class Runtime:
         """Migrations and topics, before anything consumes or serves."""
         await upgrade_to_head(self.database, self.migrations)
         await asyncio.get_running_loop().run_in_executor(
-            None, provision, self.settings.kafka_bootstrap_servers, CATALOG)
+            None, provision, self.settings.kafka_bootstrap_servers, CATALOG
+        )
 
     def run(self) -> None:
         loop = asyncio.new_event_loop()
@@ -98,11 +112,17 @@ class Runtime:
         if not self.consumers:
             # faust's consumer refuses to start with nothing to subscribe to.
             self.app.boot_strategy = faust.app.base.BootStrategy(
-                self.app, enable_kafka_consumer=False)
+                self.app, enable_kafka_consumer=False
+            )
         worker = faust.Worker(
-            self.app, _RuntimeService(self, loop=loop), loop=loop, quiet=True,
-            loglevel=self.settings.log_level, redirect_stdouts=False,
-            logging_config=kit_logging.logging_config(self.settings.log_level))
+            self.app,
+            _RuntimeService(self, loop=loop),
+            loop=loop,
+            quiet=True,
+            loglevel=self.settings.log_level,
+            redirect_stdouts=False,
+            logging_config=kit_logging.logging_config(self.settings.log_level),
+        )
         # At WARNING and above faust keeps a terminal spinner and, to feed it, sets the root
         # logger to DEBUG: every library's debug record (each SQL statement and row, aiosqlite,
         # aiokafka) would be built and dispatched for nothing. No spinner, no DEBUG.
@@ -126,8 +146,11 @@ class _RuntimeService(mode.Service):
             await self.grpc.start()
         self.add_future(rt.relay.run())
         self.add_future(self._watch_readiness())
-        log.info("service_started", grpc=rt.settings.grpc_addr,
-                 http=f"{rt.settings.http_host}:{rt.settings.http_port}")
+        log.info(
+            "service_started",
+            grpc=rt.settings.grpc_addr,
+            http=f"{rt.settings.http_host}:{rt.settings.http_port}",
+        )
 
     async def _watch_readiness(self) -> None:
         rt = self.runtime

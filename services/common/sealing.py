@@ -52,8 +52,9 @@ def blind_index(index_key: bytes, *parts: str) -> str:
 class Sealer:
     """Seals and unseals fields of one subject with keys from the keyring."""
 
-    def __init__(self, keyring: ServiceClient, cache_ttl_s: float = 60.0,
-                 max_cached: int = 10_000) -> None:
+    def __init__(
+        self, keyring: ServiceClient, cache_ttl_s: float = 60.0, max_cached: int = 10_000
+    ) -> None:
         self._client = keyring
         self._ttl = cache_ttl_s
         self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
@@ -79,13 +80,13 @@ class Sealer:
         """Fetch the keys of many subjects in one call (for a batch); unknown ones are
         skipped here and fail later, one by one, in key_for."""
         now = time.monotonic()
-        missing = sorted({s for s in subject_ids
-                          if s not in self._cache or self._cache[s][0] <= now})
+        missing = sorted(
+            {s for s in subject_ids if s not in self._cache or self._cache[s][0] <= now}
+        )
         if not missing:
             return
         stub = keyring_pb2_grpc.KeyringStub(self._client.channel)
-        found = await self._client.call(stub.GetKeys,
-                                        keyring_pb2.KeysRequest(subject_ids=missing))
+        found = await self._client.call(stub.GetKeys, keyring_pb2.KeysRequest(subject_ids=missing))
         for data_key in found.keys:
             self.remember(data_key.subject_id, data_key.key)
 
@@ -98,8 +99,9 @@ class Sealer:
     def forget(self, subject_id: str) -> None:
         self._cache.pop(subject_id, None)
 
-    async def seal(self, subject_id: str, fields: dict[str, str], *, org_id: str = "",
-                   create: bool = False) -> dict[str, bytes]:
+    async def seal(
+        self, subject_id: str, fields: dict[str, str], *, org_id: str = "", create: bool = False
+    ) -> dict[str, bytes]:
         key = await self.key_for(subject_id, org_id, create=create)
         return {name: seal_with(key, subject_id, name, value) for name, value in fields.items()}
 
@@ -129,8 +131,9 @@ class SubjectReservations:
 
     async def _refill(self, org_id: str, pool: deque[str]) -> None:
         stub = keyring_pb2_grpc.KeyringStub(self._client.channel)
-        reserved = await self._client.call(stub.ReserveKeys, keyring_pb2.ReserveKeysRequest(
-            org_id=org_id, count=self._batch_size))
+        reserved = await self._client.call(
+            stub.ReserveKeys, keyring_pb2.ReserveKeysRequest(org_id=org_id, count=self._batch_size)
+        )
         for data_key in reserved.keys:
             self._sealer.remember(data_key.subject_id, data_key.key)
             pool.append(data_key.subject_id)

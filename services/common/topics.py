@@ -38,14 +38,16 @@ MESSAGE_RECORDED = TopicSpec("notify.message-recorded.v1")
 CATALOG: tuple[TopicSpec, ...] = (MEMBER_REGISTERED, INVOICE_ISSUED, MESSAGE_RECORDED)
 
 
-def provision(bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOG,
-              timeout_s: float = 30.0) -> list[str]:
+def provision(
+    bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOG, timeout_s: float = 30.0
+) -> list[str]:
     """Create every missing topic; returns the names created. Blocking (kafka-python)."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers,
-                                     client_id="kontingent-provisioner")
+            admin = KafkaAdminClient(
+                bootstrap_servers=bootstrap_servers, client_id="kontingent-provisioner"
+            )
             break
         except KafkaError:  # no broker answering yet
             if time.monotonic() > deadline:

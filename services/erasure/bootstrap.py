@@ -31,22 +31,29 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
     runtime = Runtime(settings, MIGRATIONS)
     keyring = Keyring(KeyStore(runtime.database), settings.kek_bytes)
     token = settings.internal_token.get_secret_value()
-    membership = ServiceClient("membership", settings.membership_addr, token, runtime.metrics,
-                               settings.rpc_deadline_s)
+    membership = ServiceClient(
+        "membership", settings.membership_addr, token, runtime.metrics, settings.rpc_deadline_s
+    )
 
     def add_servicers(server: grpc.aio.Server) -> None:
         keyring_pb2_grpc.add_KeyringServicer_to_server(KeyringServicer(keyring), server)
         data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
-            DataSubjectServicer("erasure", KeyringSubjectStore(keyring)), server)
+            DataSubjectServicer("erasure", KeyringSubjectStore(keyring)), server
+        )
 
     policy = {
-        **{f"/privacy.v1.Keyring/{m}": INTERNAL for m in ("GetOrCreateKey", "GetKey", "GetKeys",
-                                                           "ReserveKeys")},
+        **{
+            f"/privacy.v1.Keyring/{m}": INTERNAL
+            for m in ("GetOrCreateKey", "GetKey", "GetKeys", "ReserveKeys")
+        },
         # An org admin with the privacy scope completes an erasure by shredding the key.
         "/privacy.v1.Keyring/ShredKey": frozenset({SCOPE_INTERNAL, SCOPE_PRIVACY}),
         **data_subject_policy(),
     }
     runtime.serve_grpc(
-        add_servicers, ["privacy.v1.Keyring", "privacy.v1.DataSubjectStore"], policy,
-        Authenticator(token, remote_api_key_resolver(membership)))
+        add_servicers,
+        ["privacy.v1.Keyring", "privacy.v1.DataSubjectStore"],
+        policy,
+        Authenticator(token, remote_api_key_resolver(membership)),
+    )
     return runtime

@@ -44,28 +44,43 @@ POLICY = {
 def bootstrap(settings: MembershipSettings) -> Runtime:
     runtime = Runtime(settings, MIGRATIONS)
     token = settings.internal_token.get_secret_value()
-    keyring = ServiceClient("keyring", settings.keyring_addr, token, runtime.metrics,
-                            settings.rpc_deadline_s)
+    keyring = ServiceClient(
+        "keyring", settings.keyring_addr, token, runtime.metrics, settings.rpc_deadline_s
+    )
     sealer = Sealer(keyring, settings.key_cache_ttl_s)
     handlers = MembershipHandlers(
-        runtime.database, sealer, SubjectReservations(keyring, sealer),
-        settings.blind_index_key.get_secret_value().encode(), runtime.relay,
-        settings.default_language)
+        runtime.database,
+        sealer,
+        SubjectReservations(keyring, sealer),
+        settings.blind_index_key.get_secret_value().encode(),
+        runtime.relay,
+        settings.default_language,
+    )
 
     def add_servicers(server: grpc.aio.Server) -> None:
         membership_pb2_grpc.add_MembershipServiceServicer_to_server(
-            MembershipServicer(handlers), server)
+            MembershipServicer(handlers), server
+        )
         membership_pb2_grpc.add_InternalDirectoryServicer_to_server(
-            InternalDirectoryServicer(handlers), server)
+            InternalDirectoryServicer(handlers), server
+        )
         data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
-            DataSubjectServicer("membership",
-                                MemberSubjectStore(handlers, runtime.database, sealer)), server)
+            DataSubjectServicer(
+                "membership", MemberSubjectStore(handlers, runtime.database, sealer)
+            ),
+            server,
+        )
 
     runtime.serve_grpc(
         add_servicers,
-        ["membership.v1.MembershipService", "membership.v1.InternalDirectory",
-         "privacy.v1.DataSubjectStore"],
+        [
+            "membership.v1.MembershipService",
+            "membership.v1.InternalDirectory",
+            "privacy.v1.DataSubjectStore",
+        ],
         POLICY,
-        Authenticator(token, handlers.introspect,
-                      admin_token=settings.admin_token.get_secret_value()))
+        Authenticator(
+            token, handlers.introspect, admin_token=settings.admin_token.get_secret_value()
+        ),
+    )
     return runtime

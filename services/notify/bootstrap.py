@@ -27,21 +27,32 @@ def bootstrap(settings: NotifySettings) -> Runtime:
         raise SystemExit(f"EMAIL_MODE={settings.email_mode!r}: only 'sandbox' exists so far")
     runtime = Runtime(settings, MIGRATIONS)
     token = settings.internal_token.get_secret_value()
-    membership = ServiceClient("membership", settings.membership_addr, token, runtime.metrics,
-                               settings.rpc_deadline_s)
-    keyring = ServiceClient("keyring", settings.keyring_addr, token, runtime.metrics,
-                            settings.rpc_deadline_s)
+    membership = ServiceClient(
+        "membership", settings.membership_addr, token, runtime.metrics, settings.rpc_deadline_s
+    )
+    keyring = ServiceClient(
+        "keyring", settings.keyring_addr, token, runtime.metrics, settings.rpc_deadline_s
+    )
     sealer = Sealer(keyring, settings.key_cache_ttl_s)
     email = SandboxEmailSender(settings.sandbox_path, settings.from_email)
     handlers = NotifyHandlers(membership, sealer, email)
-    runtime.consume("notify.member-registered", MEMBER_REGISTERED, handlers.on_member_registered,
-                    prefetch=handlers.prefetch)
+    runtime.consume(
+        "notify.member-registered",
+        MEMBER_REGISTERED,
+        handlers.on_member_registered,
+        prefetch=handlers.prefetch,
+    )
     store = MessageSubjectStore(runtime.database, sealer, email)
 
     def add_servicers(server: grpc.aio.Server) -> None:
         data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
-            DataSubjectServicer("notify", store), server)
+            DataSubjectServicer("notify", store), server
+        )
 
-    runtime.serve_grpc(add_servicers, ["privacy.v1.DataSubjectStore"], data_subject_policy(),
-                       Authenticator(token, remote_api_key_resolver(membership)))
+    runtime.serve_grpc(
+        add_servicers,
+        ["privacy.v1.DataSubjectStore"],
+        data_subject_policy(),
+        Authenticator(token, remote_api_key_resolver(membership)),
+    )
     return runtime

@@ -12,8 +12,10 @@ from tests.conftest import BACKENDS
 
 
 @pytest.fixture(scope="package", params=BACKENDS)
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-          ) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     backend = request.param
     data_dir: Path = tmp_path_factory.mktemp(f"stack-{backend}")
     urls: dict[str, str] = {}
@@ -23,8 +25,9 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         if not PG_AVAILABLE:
             pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
         urls = {service: create_pg_database(service) for service in SERVICES}
-    stack = Stack(StackConfig(data_dir=data_dir, random_ports=True, database_urls=urls,
-                              log_level="info"))
+    stack = Stack(
+        StackConfig(data_dir=data_dir, random_ports=True, database_urls=urls, log_level="info")
+    )
     stack.backend = backend  # type: ignore[attr-defined]
     try:
         stack.start()

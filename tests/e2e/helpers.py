@@ -34,8 +34,9 @@ def cli_json(stack: Stack, *args: str, api_key: str | None = None) -> Any:
     return json.loads(result.stdout)
 
 
-def wait_until(check: Callable[[], T | None], timeout_s: float = 30.0,
-               what: str = "condition") -> T:
+def wait_until(
+    check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout_s
     while True:
         value = check()
@@ -52,8 +53,11 @@ def sandbox_emails(stack: Stack) -> list[dict[str, Any]]:
 
 
 def emails_to(stack: Stack, address: str) -> list[dict[str, Any]]:
-    return [mail for mail in sandbox_emails(stack)
-            if any(to["email"] == address for p in mail["personalizations"] for to in p["to"])]
+    return [
+        mail
+        for mail in sandbox_emails(stack)
+        if any(to["email"] == address for p in mail["personalizations"] for to in p["to"])
+    ]
 
 
 def metrics_page(stack: Stack, service: str) -> str:
@@ -80,8 +84,9 @@ def metric(stack: Stack, service: str, name: str, labels: dict[str, str] | None 
 
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every record of every partition of a topic, from the beginning."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                             consumer_timeout_ms=1500)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=1500
+    )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         assigned = [TopicPartition(topic, p) for p in partitions]
@@ -102,6 +107,7 @@ def database_bytes(stack: Stack) -> dict[str, bytes]:
             dumps[service] = b"".join(f.read_bytes() for f in files)
         else:
             url = stack.config.database_urls[service].replace("+asyncpg", "")
-            dumps[service] = subprocess.run(["pg_dump", url], check=True,
-                                            capture_output=True).stdout
+            dumps[service] = subprocess.run(
+                ["pg_dump", url], check=True, capture_output=True
+            ).stdout
     return dumps

@@ -24,20 +24,33 @@ def test_without_valid_key_is_unauthenticated(stack: Stack) -> None:
         with grpc.insecure_channel(stack.grpc_addr(service)) as channel:
             with pytest.raises(grpc.RpcError) as denied:
                 data_subject_pb2_grpc.DataSubjectStoreStub(channel).Export(
-                    data_subject_pb2.SubjectRequest(subject_id="someone"), timeout=5,
-                    metadata=forged)
+                    data_subject_pb2.SubjectRequest(subject_id="someone"),
+                    timeout=5,
+                    metadata=forged,
+                )
             assert denied.value.code() == grpc.StatusCode.UNAUTHENTICATED, service
     result = cli(stack, "member", "get", "someone", api_key="kt_0000_forged")
     assert result.returncode == 1 and "UNAUTHENTICATED" in result.stderr
 
 
 def test_other_orgs_member_is_not_found_and_untouchable(stack: Stack) -> None:
-    a = cli_json(stack, "org", "create", "Bergen Bridgeklubb", "--org-number", "974760673",
-                 "--json")
-    b = cli_json(stack, "org", "create", "Trondheim Turlag", "--org-number", "983887457",
-                 "--json")
-    member = cli_json(stack, "member", "register", "--org", a["org_id"], "--name", "Siri Vik",
-                      "--email", "siri@example.no", "--phone", "+4741234567")
+    a = cli_json(
+        stack, "org", "create", "Bergen Bridgeklubb", "--org-number", "974760673", "--json"
+    )
+    b = cli_json(stack, "org", "create", "Trondheim Turlag", "--org-number", "983887457", "--json")
+    member = cli_json(
+        stack,
+        "member",
+        "register",
+        "--org",
+        a["org_id"],
+        "--name",
+        "Siri Vik",
+        "--email",
+        "siri@example.no",
+        "--phone",
+        "+4741234567",
+    )
     member_id = member["member_id"]
 
     seen_by_b = cli(stack, "member", "get", member_id, "--org", b["org_id"])
@@ -48,13 +61,17 @@ def test_other_orgs_member_is_not_found_and_untouchable(stack: Stack) -> None:
     with grpc.insecure_channel(stack.grpc_addr("erasure")) as channel:
         with pytest.raises(grpc.RpcError) as shred:
             keyring_pb2_grpc.KeyringStub(channel).ShredKey(
-                keyring_pb2.KeyRequest(subject_id=member_id), timeout=5,
-                metadata=(("authorization", f"Bearer {b['api_key']}"),))
+                keyring_pb2.KeyRequest(subject_id=member_id),
+                timeout=5,
+                metadata=(("authorization", f"Bearer {b['api_key']}"),),
+            )
         assert shred.value.code() == grpc.StatusCode.NOT_FOUND
         with pytest.raises(grpc.RpcError) as get_key:
             keyring_pb2_grpc.KeyringStub(channel).GetKey(
-                keyring_pb2.KeyRequest(subject_id=member_id), timeout=5,
-                metadata=(("authorization", f"Bearer {a['api_key']}"),))
+                keyring_pb2.KeyRequest(subject_id=member_id),
+                timeout=5,
+                metadata=(("authorization", f"Bearer {a['api_key']}"),),
+            )
         assert get_key.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
     # A's member is intact after B's attempts.

@@ -29,23 +29,43 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def test_registration_survives_broker_outage(own_stack: Stack) -> None:
     stack = own_stack
-    org = cli_json(stack, "org", "create", "Tromsø Padleklubb", "--org-number", "982463718",
-                   "--json")
+    org = cli_json(
+        stack, "org", "create", "Tromsø Padleklubb", "--org-number", "982463718", "--json"
+    )
     stack.signal("broker", signal.SIGSTOP)
     try:
-        member = cli_json(stack, "member", "register", "--org", org["org_id"],
-                          "--name", "Aud Eide", "--email", "aud@example.no",
-                          "--phone", "+4790044556")
+        member = cli_json(
+            stack,
+            "member",
+            "register",
+            "--org",
+            org["org_id"],
+            "--name",
+            "Aud Eide",
+            "--email",
+            "aud@example.no",
+            "--phone",
+            "+4790044556",
+        )
         assert member["member_id"]
-        wait_until(lambda: metric(stack, "membership", "membership_outbox_backlog_events") >= 1,
-                   timeout_s=10, what="the event to wait in the outbox")
+        wait_until(
+            lambda: metric(stack, "membership", "membership_outbox_backlog_events") >= 1,
+            timeout_s=10,
+            what="the event to wait in the outbox",
+        )
         assert emails_to(stack, "aud@example.no") == []
     finally:
         stack.signal("broker", signal.SIGCONT)
 
-    wait_until(lambda: emails_to(stack, "aud@example.no"), timeout_s=90,
-               what="welcome after the broker returned")
-    wait_until(lambda: metric(stack, "membership", "membership_outbox_backlog_events") == 0
-               or None, timeout_s=30, what="the outbox to drain")
+    wait_until(
+        lambda: emails_to(stack, "aud@example.no"),
+        timeout_s=90,
+        what="welcome after the broker returned",
+    )
+    wait_until(
+        lambda: metric(stack, "membership", "membership_outbox_backlog_events") == 0 or None,
+        timeout_s=30,
+        what="the outbox to drain",
+    )
     export = cli_json(stack, "member", "export", member["member_id"], "--org", org["org_id"])
     assert len(export["stores"]["billing"]["invoices"]) == 1

@@ -21,19 +21,32 @@ PEOPLE = [
 
 @pytest.fixture(scope="module")
 def events_org(stack: Stack) -> dict[str, str]:
-    return cli_json(stack, "org", "create", "Stavanger Sangkor", "--org-number", "971526920",
-                    "--json")
+    return cli_json(
+        stack, "org", "create", "Stavanger Sangkor", "--org-number", "971526920", "--json"
+    )
 
 
 def register(stack: Stack, org: dict[str, str], name: str, email: str, phone: str) -> str:
-    member = cli_json(stack, "member", "register", "--org", org["org_id"], "--name", name,
-                      "--email", email, "--phone", phone)
+    member = cli_json(
+        stack,
+        "member",
+        "register",
+        "--org",
+        org["org_id"],
+        "--name",
+        name,
+        "--email",
+        email,
+        "--phone",
+        phone,
+    )
     wait_until(lambda: emails_to(stack, email), what=f"welcome to {email}")
     return str(member["member_id"])
 
 
-def test_no_personal_data_on_topics_or_in_databases(stack: Stack,
-                                                    events_org: dict[str, str]) -> None:
+def test_no_personal_data_on_topics_or_in_databases(
+    stack: Stack, events_org: dict[str, str]
+) -> None:
     kept = register(stack, events_org, *PEOPLE[0])
     erased = register(stack, events_org, *PEOPLE[1])
     cli_json(stack, "member", "erase", erased, "--org", events_org["org_id"])
@@ -45,8 +58,9 @@ def test_no_personal_data_on_topics_or_in_databases(stack: Stack,
     assert MEMBER_REGISTERED.name in topics
     records = [r for topic in topics for r in read_topic(stack.broker, topic)]
     assert len(records) >= 2, "the slice produced events"
-    raw_topics = b"".join((r.key or b"") + (r.value or b"") +
-                          b"".join(v for _, v in r.headers) for r in records)
+    raw_topics = b"".join(
+        (r.key or b"") + (r.value or b"") + b"".join(v for _, v in r.headers) for r in records
+    )
     stores = database_bytes(stack)
     for name, email, phone in PEOPLE:
         for needle in (name, name.split()[0], email, email.split("@")[0], phone, phone[3:]):
@@ -57,10 +71,12 @@ def test_no_personal_data_on_topics_or_in_databases(stack: Stack,
 
 def test_redelivered_event_has_one_effect(stack: Stack, events_org: dict[str, str]) -> None:
     member_id = register(stack, events_org, "Hedda Lie", "hedda@example.no", "+4790022334")
-    [original] = [r for r in read_topic(stack.broker, MEMBER_REGISTERED.name)
-                  if r.key == member_id.encode()]
-    duplicates_before = metric(stack, "billing", "billing_consumer_messages_total",
-                               {"outcome": "duplicate"})
+    [original] = [
+        r for r in read_topic(stack.broker, MEMBER_REGISTERED.name) if r.key == member_id.encode()
+    ]
+    duplicates_before = metric(
+        stack, "billing", "billing_consumer_messages_total", {"outcome": "duplicate"}
+    )
 
     producer = KafkaProducer(bootstrap_servers=stack.broker, acks="all")
     for _ in range(3):
@@ -68,11 +84,19 @@ def test_redelivered_event_has_one_effect(stack: Stack, events_org: dict[str, st
     producer.flush()
     producer.close()
 
-    wait_until(lambda: metric(stack, "billing", "billing_consumer_messages_total",
-                              {"outcome": "duplicate"}) >= duplicates_before + 3,
-               what="billing to see the duplicates")
-    wait_until(lambda: metric(stack, "notify", "notify_consumer_messages_total",
-                              {"outcome": "duplicate"}) >= 3, what="notify duplicates")
+    wait_until(
+        lambda: (
+            metric(stack, "billing", "billing_consumer_messages_total", {"outcome": "duplicate"})
+            >= duplicates_before + 3
+        ),
+        what="billing to see the duplicates",
+    )
+    wait_until(
+        lambda: (
+            metric(stack, "notify", "notify_consumer_messages_total", {"outcome": "duplicate"}) >= 3
+        ),
+        what="notify duplicates",
+    )
     stores = cli_json(stack, "member", "export", member_id, "--org", events_org["org_id"])
     assert len(stores["stores"]["billing"]["invoices"]) == 1
     assert len(stores["stores"]["notify"]["messages"]) == 1
@@ -80,18 +104,19 @@ def test_redelivered_event_has_one_effect(stack: Stack, events_org: dict[str, st
 
 
 def test_poison_event_is_dead_lettered_and_consumers_go_on(
-        stack: Stack, events_org: dict[str, str]) -> None:
+    stack: Stack, events_org: dict[str, str]
+) -> None:
     producer = KafkaProducer(bootstrap_servers=stack.broker, acks="all")
     producer.send(MEMBER_REGISTERED.name, b"\x00not a protobuf envelope\xff", key=b"poison")
     producer.flush()
     producer.close()
 
     def dead_letters() -> list:
-        return [r for r in read_topic(stack.broker, MEMBER_REGISTERED.dlq)
-                if r.key == b"poison"]
+        return [r for r in read_topic(stack.broker, MEMBER_REGISTERED.dlq) if r.key == b"poison"]
 
-    letters = wait_until(lambda: len(dead_letters()) >= 2 and dead_letters(),
-                         what="poison in the DLQ")
+    letters = wait_until(
+        lambda: len(dead_letters()) >= 2 and dead_letters(), what="poison in the DLQ"
+    )
     consumers = {dict(r.headers)["x-consumer"].decode() for r in letters}
     assert consumers == {"billing.member-registered", "notify.member-registered"}
     for letter in letters:
@@ -102,5 +127,7 @@ def test_poison_event_is_dead_lettered_and_consumers_go_on(
     member_id = register(stack, events_org, "Jon Berg", "jon.berg@example.no", "+4790033445")
     export = cli_json(stack, "member", "export", member_id, "--org", events_org["org_id"])
     assert len(export["stores"]["billing"]["invoices"]) == 1
-    assert metric(stack, "billing", "billing_consumer_messages_total",
-                  {"outcome": "dead_lettered"}) >= 1
+    assert (
+        metric(stack, "billing", "billing_consumer_messages_total", {"outcome": "dead_lettered"})
+        >= 1
+    )

@@ -13,16 +13,30 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="package")
 def org(stack: Stack) -> dict[str, str]:
-    created = cli_json(stack, "org", "create", "Oslo Sjakklubb", "--org-number", "916476507",
-                       "--json")
+    created = cli_json(
+        stack, "org", "create", "Oslo Sjakklubb", "--org-number", "916476507", "--json"
+    )
     assert created["api_key"].startswith("kt_")
     return created
 
 
-def register(stack: Stack, org: dict[str, str], name: str, email: str, phone: str,
-             *extra: str) -> dict[str, str]:
-    return cli_json(stack, "member", "register", "--org", org["org_id"], "--name", name,
-                    "--email", email, "--phone", phone, *extra)
+def register(
+    stack: Stack, org: dict[str, str], name: str, email: str, phone: str, *extra: str
+) -> dict[str, str]:
+    return cli_json(
+        stack,
+        "member",
+        "register",
+        "--org",
+        org["org_id"],
+        "--name",
+        name,
+        "--email",
+        email,
+        "--phone",
+        phone,
+        *extra,
+    )
 
 
 def test_sign_up_sends_welcome_invoices_and_exports(stack: Stack, org: dict[str, str]) -> None:
@@ -47,15 +61,27 @@ def test_sign_up_sends_welcome_invoices_and_exports(stack: Stack, org: dict[str,
     assert metric(stack, "billing", "billing_invoices_issued_total") >= 1
     assert metric(stack, "notify", "notify_messages_recorded_total") >= 1
     for service in ("billing", "notify"):
-        wait_until(lambda service=service: 'consumer_lag_messages{topic="membership.member-'
-                   'registered.v1"}' in metrics_page(stack, service), what="lag gauge")
-    assert metric(stack, "membership", "membership_grpc_requests_total",
-                  {"method": "/membership.v1.MembershipService/RegisterMember",
-                   "code": "OK"}) >= 1
+        wait_until(
+            lambda service=service: (
+                'consumer_lag_messages{topic="membership.member-'
+                'registered.v1"}' in metrics_page(stack, service)
+            ),
+            what="lag gauge",
+        )
+    assert (
+        metric(
+            stack,
+            "membership",
+            "membership_grpc_requests_total",
+            {"method": "/membership.v1.MembershipService/RegisterMember", "code": "OK"},
+        )
+        >= 1
+    )
 
 
 def test_erase_removes_everywhere_keeps_payments_and_shreds_key(
-        stack: Stack, org: dict[str, str]) -> None:
+    stack: Stack, org: dict[str, str]
+) -> None:
     member = register(stack, org, "Ola Nordmann", "ola@example.no", "91234568")
     wait_until(lambda: emails_to(stack, "ola@example.no"), what="welcome email")
     member_id = member["member_id"]
@@ -66,8 +92,10 @@ def test_erase_removes_everywhere_keeps_payments_and_shreds_key(
     [kept] = receipts["billing"]["kept"]
     assert kept["pseudonymised"] and "bokføringsloven" in kept["legal_basis"]
     assert kept["delete_after"].endswith("-12-31")
-    assert {r["category"] for r in receipts["notify"]["removed"]} == {"message-log",
-                                                                      "provider-copies"}
+    assert {r["category"] for r in receipts["notify"]["removed"]} == {
+        "message-log",
+        "provider-copies",
+    }
     assert erased["key"]["shredded_at"]
     assert emails_to(stack, "ola@example.no") == []
 
@@ -86,8 +114,19 @@ def test_erase_removes_everywhere_keeps_payments_and_shreds_key(
 
 
 def test_bad_input_is_refused_and_changes_nothing(stack: Stack, org: dict[str, str]) -> None:
-    bad = cli(stack, "member", "register", "--org", org["org_id"], "--name", "",
-              "--email", "not-an-email", "--phone", "123")
+    bad = cli(
+        stack,
+        "member",
+        "register",
+        "--org",
+        org["org_id"],
+        "--name",
+        "",
+        "--email",
+        "not-an-email",
+        "--phone",
+        "123",
+    )
     assert bad.returncode == 1
     assert "INVALID_ARGUMENT" in bad.stderr
     for field in ("name", "email", "phone"):
@@ -95,8 +134,19 @@ def test_bad_input_is_refused_and_changes_nothing(stack: Stack, org: dict[str, s
     assert "not-an-email" not in bad.stderr
 
     first = register(stack, org, "Per Hansen", "per@example.no", "+4791234569")
-    again = cli(stack, "member", "register", "--org", org["org_id"], "--name", "Per H",
-                "--email", "PER@example.no", "--phone", "+4791234570")
+    again = cli(
+        stack,
+        "member",
+        "register",
+        "--org",
+        org["org_id"],
+        "--name",
+        "Per H",
+        "--email",
+        "PER@example.no",
+        "--phone",
+        "+4791234570",
+    )
     assert again.returncode == 1
     assert "ALREADY_EXISTS" in again.stderr and first["member_id"] in again.stderr
 

@@ -308,7 +308,8 @@ async def test_a_failing_event_in_a_batch_is_rerouted_alone(
     batch = [registered("m-1"), registered("m-bad"), registered("m-2")]
     garbage = b"\x00 not an envelope"
     await consumer.process_batch(
-        [(garbage, b"junk"), *[(e.SerializeToString(), e.subject_id.encode()) for e in batch]])
+        [(garbage, b"junk"), *[(e.SerializeToString(), e.subject_id.encode()) for e in batch]]
+    )
 
     assert await welcomed_members(db) == ["m-1", "m-2"]
     [retry] = await read_topic(fresh_topic.retry)
@@ -318,7 +319,10 @@ async def test_a_failing_event_in_a_batch_is_rerouted_alone(
 
 
 async def test_prefetch_sees_the_batch_and_its_failure_is_not_fatal(
-    db: Database, publisher: Publisher, metrics: ServiceMetrics, fresh_topic: TopicSpec,
+    db: Database,
+    publisher: Publisher,
+    metrics: ServiceMetrics,
+    fresh_topic: TopicSpec,
     handler: WelcomeHandler,
 ) -> None:
     seen: list[list[str]] = []
@@ -327,8 +331,15 @@ async def test_prefetch_sees_the_batch_and_its_failure_is_not_fatal(
         seen.append([e.subject_id for e in envelopes])
         raise ConnectionError("directory away")
 
-    consumer = EventConsumer("welcome", fresh_topic, handler, database=db, producer=publisher,
-                             metrics=metrics, prefetch=prefetch)
+    consumer = EventConsumer(
+        "welcome",
+        fresh_topic,
+        handler,
+        database=db,
+        producer=publisher,
+        metrics=metrics,
+        prefetch=prefetch,
+    )
     batch = [registered("m-1"), registered("m-2")]
     await consumer.process_batch([(e.SerializeToString(), b"k") for e in batch])
     assert seen == [["m-1", "m-2"]]

@@ -173,8 +173,7 @@ async def test_reserved_keys_belong_to_fresh_subjects_of_the_org(keyring: Keyrin
         await keyring.reserve(ORG, 0)
 
 
-async def test_many_keys_at_once_leave_out_the_unknown_and_the_shredded(
-        keyring: Keyring) -> None:
+async def test_many_keys_at_once_leave_out_the_unknown_and_the_shredded(keyring: Keyring) -> None:
     live = await keyring.get_or_create("live", ORG)
     await keyring.get_or_create("gone", ORG)
     await keyring.shred("gone", ORG)

@@ -31,21 +31,31 @@ async def membership_db(database_url: str) -> AsyncIterator[Database]:
     db = Database(database_url)
     await upgrade_to_head(db, SERVICES_DIR / "membership" / "migrations")
     async with db.transaction() as session:
-        await session.execute(insert(orgs).values(
-            id=ORG, name="Oslo Sjakklubb", org_number="916476507", language="nb",
-            created_at=datetime.now(UTC)))
+        await session.execute(
+            insert(orgs).values(
+                id=ORG,
+                name="Oslo Sjakklubb",
+                org_number="916476507",
+                language="nb",
+                created_at=datetime.now(UTC),
+            )
+        )
     yield db
     await db.close()
 
 
 def signup(member_id: str, email_index: str) -> tuple[dict, dict]:
     sealed = {f: b"\x01sealed" for f in ("name", "email", "phone")}
-    event = new_envelope("membership.member-registered",
-                         MemberRegistered(member_id=member_id, org_id=ORG),
-                         org_id=ORG, subject_id=member_id)
-    return (member_row(member_id, ORG, sealed, email_index, "nb", "pending",
-                       datetime.now(UTC)),
-            outbox_row(MEMBER_REGISTERED, event))
+    event = new_envelope(
+        "membership.member-registered",
+        MemberRegistered(member_id=member_id, org_id=ORG),
+        org_id=ORG,
+        subject_id=member_id,
+    )
+    return (
+        member_row(member_id, ORG, sealed, email_index, "nb", "pending", datetime.now(UTC)),
+        outbox_row(MEMBER_REGISTERED, event),
+    )
 
 
 async def count(db: Database, table) -> int:  # type: ignore[no-untyped-def]
@@ -54,7 +64,8 @@ async def count(db: Database, table) -> int:  # type: ignore[no-untyped-def]
 
 
 async def test_sign_ups_arriving_together_are_all_written_with_their_events(
-        membership_db: Database) -> None:
+    membership_db: Database,
+) -> None:
     writer = SignupWriter(membership_db)
     await asyncio.gather(*(writer.write(*signup(f"m-{i}", f"idx-{i}")) for i in range(25)))
     assert await count(membership_db, members) == 25
@@ -68,7 +79,8 @@ async def test_a_second_sign_up_of_an_address_fails_alone(membership_db: Databas
         writer.write(*signup("a", "idx-a")),
         writer.write(*signup("again", "same-address")),
         writer.write(*signup("b", "idx-b")),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], IntegrityError)
     async with membership_db.sessions() as session:

@@ -32,15 +32,33 @@ class BillingHandlers:
         invoice_id = str(uuid.uuid4())
         due = due_date(now.date(), self.due_days)
         await repo.add_invoice(
-            invoice_id=invoice_id, org_id=registered.org_id, member_id=registered.member_id,
-            source_event_id=envelope.event_id, number=number, kid=kid_for(number),
-            amount_ore=self.default_fee_ore, currency=self.currency, issued_at=now, due=due)
-        await add_event(session, INVOICE_ISSUED, new_envelope(
-            "billing.invoice-issued",
-            billing_events.InvoiceIssued(
-                invoice_id=invoice_id, member_id=registered.member_id, invoice_number=number,
-                amount_ore=self.default_fee_ore, currency=self.currency,
-                due_date=due.isoformat()),
-            org_id=registered.org_id, subject_id=registered.member_id,
-            context=EventContext.caused_by(envelope)))
+            invoice_id=invoice_id,
+            org_id=registered.org_id,
+            member_id=registered.member_id,
+            source_event_id=envelope.event_id,
+            number=number,
+            kid=kid_for(number),
+            amount_ore=self.default_fee_ore,
+            currency=self.currency,
+            issued_at=now,
+            due=due,
+        )
+        await add_event(
+            session,
+            INVOICE_ISSUED,
+            new_envelope(
+                "billing.invoice-issued",
+                billing_events.InvoiceIssued(
+                    invoice_id=invoice_id,
+                    member_id=registered.member_id,
+                    invoice_number=number,
+                    amount_ore=self.default_fee_ore,
+                    currency=self.currency,
+                    due_date=due.isoformat(),
+                ),
+                org_id=registered.org_id,
+                subject_id=registered.member_id,
+                context=EventContext.caused_by(envelope),
+            ),
+        )
         INVOICES_ISSUED.inc()

@@ -22,11 +22,21 @@ class InvoiceSubjectStore:
     async def export(self, org_id: str, subject_id: str) -> dict[str, Any]:
         async with self.database.sessions() as session:
             rows = await Repository(session).invoices_of(org_id, subject_id)
-        return {"invoices": [
-            {"invoice_id": r.id, "number": r.number, "kid": r.kid, "amount_ore": r.amount_ore,
-             "currency": r.currency, "status": r.status, "issued_at": iso(r.issued_at),
-             "due_date": r.due_date.isoformat()}
-            for r in rows]}
+        return {
+            "invoices": [
+                {
+                    "invoice_id": r.id,
+                    "number": r.number,
+                    "kid": r.kid,
+                    "amount_ore": r.amount_ore,
+                    "currency": r.currency,
+                    "status": r.status,
+                    "issued_at": iso(r.issued_at),
+                    "due_date": r.due_date.isoformat(),
+                }
+                for r in rows
+            ]
+        }
 
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
         async with self.database.transaction() as session:
@@ -34,12 +44,20 @@ class InvoiceSubjectStore:
             rows = await repo.invoices_of(org_id, subject_id)
             if not rows:
                 return ErasureOutcome()
-            await repo.pseudonymise(org_id, subject_id,
-                                    pseudonym(self.pseudonym_key, subject_id), datetime.now(UTC))
+            await repo.pseudonymise(
+                org_id, subject_id, pseudonym(self.pseudonym_key, subject_id), datetime.now(UTC)
+            )
         INVOICES_PSEUDONYMISED.inc(len(rows))
         latest = max(r.issued_at for r in rows).date()
-        return ErasureOutcome(kept=[Kept(
-            category="payment-records",
-            description="invoices (number, KID, amount, dates) linked to a pseudonym",
-            legal_basis=BOOKKEEPING_BASIS, delete_after=delete_after(latest).isoformat(),
-            count=len(rows), pseudonymised=True)])
+        return ErasureOutcome(
+            kept=[
+                Kept(
+                    category="payment-records",
+                    description="invoices (number, KID, amount, dates) linked to a pseudonym",
+                    legal_basis=BOOKKEEPING_BASIS,
+                    delete_after=delete_after(latest).isoformat(),
+                    count=len(rows),
+                    pseudonymised=True,
+                )
+            ]
+        )

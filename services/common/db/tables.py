@@ -20,8 +20,9 @@ outbox = Table(
     "outbox",
     mechanism_metadata,
     # Integer on SQLite so it aliases ROWID and autoincrements; BIGINT elsewhere.
-    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-           autoincrement=True),
+    Column(
+        "seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("event_id", String(36), nullable=False, unique=True),
     Column("topic", String(200), nullable=False),
     Column("key", String(100), nullable=False),

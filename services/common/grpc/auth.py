@@ -61,8 +61,13 @@ class Authenticator:
     """Turns a bearer token into a principal. Org keys are resolved by the given resolver
     (membership looks in its own table; other services ask membership) and cached briefly."""
 
-    def __init__(self, internal_token: str, resolve_api_key: ApiKeyResolver,
-                 admin_token: str = "", cache_ttl_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        internal_token: str,
+        resolve_api_key: ApiKeyResolver,
+        admin_token: str = "",
+        cache_ttl_s: float = 30.0,
+    ) -> None:
         self._internal = internal_token.encode()
         self._admin = admin_token.encode()
         self._resolve = resolve_api_key

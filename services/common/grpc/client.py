@@ -27,8 +27,15 @@ def _is_transient(exc: BaseException) -> bool:
 class ServiceClient:
     """Calls another service with the internal token. `call(stub.Method, request)`."""
 
-    def __init__(self, name: str, target: str, token: str, metrics: ServiceMetrics | None = None,
-                 deadline_s: float = 5.0, attempts: int = 4) -> None:
+    def __init__(
+        self,
+        name: str,
+        target: str,
+        token: str,
+        metrics: ServiceMetrics | None = None,
+        deadline_s: float = 5.0,
+        attempts: int = 4,
+    ) -> None:
         self.name = name
         self.target = target
         self._channel: grpc.aio.Channel | None = None
@@ -54,9 +61,7 @@ class ServiceClient:
                 reraise=True,
             ):
                 with attempt:
-                    return await method(
-                        request, timeout=self._deadline_s, metadata=self._metadata
-                    )
+                    return await method(request, timeout=self._deadline_s, metadata=self._metadata)
         except grpc.aio.AioRpcError as exc:
             outcome = exc.code().name
             raise

@@ -61,23 +61,38 @@ class DataSubjectServicer(data_subject_pb2_grpc.DataSubjectStoreServicer):
         self.store_name = store_name
         self.store = store
 
-    async def Export(self, request: pb.SubjectRequest,
-                     context: grpc.aio.ServicerContext) -> pb.ExportReceipt:
+    async def Export(
+        self, request: pb.SubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ExportReceipt:
         document = await self.store.export(_org_of(request), request.subject_id)
         return pb.ExportReceipt(
-            store=self.store_name, subject_id=request.subject_id,
+            store=self.store_name,
+            subject_id=request.subject_id,
             document_json=json.dumps(document, ensure_ascii=False, default=str),
-            exported_at=now_timestamp())
+            exported_at=now_timestamp(),
+        )
 
-    async def Erase(self, request: pb.SubjectRequest,
-                    context: grpc.aio.ServicerContext) -> pb.ErasureReceipt:
+    async def Erase(
+        self, request: pb.SubjectRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ErasureReceipt:
         outcome = await self.store.erase(_org_of(request), request.subject_id)
         return pb.ErasureReceipt(
-            store=self.store_name, subject_id=request.subject_id,
-            removed=[pb.RemovedItem(category=r.category, description=r.description,
-                                    count=r.count) for r in outcome.removed],
-            kept=[pb.KeptItem(category=k.category, description=k.description,
-                              legal_basis=k.legal_basis, delete_after=k.delete_after,
-                              count=k.count, pseudonymised=k.pseudonymised)
-                  for k in outcome.kept],
-            erased_at=now_timestamp())
+            store=self.store_name,
+            subject_id=request.subject_id,
+            removed=[
+                pb.RemovedItem(category=r.category, description=r.description, count=r.count)
+                for r in outcome.removed
+            ],
+            kept=[
+                pb.KeptItem(
+                    category=k.category,
+                    description=k.description,
+                    legal_basis=k.legal_basis,
+                    delete_after=k.delete_after,
+                    count=k.count,
+                    pseudonymised=k.pseudonymised,
+                )
+                for k in outcome.kept
+            ],
+            erased_at=now_timestamp(),
+        )

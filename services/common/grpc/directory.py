@@ -14,7 +14,8 @@ def remote_api_key_resolver(membership: ServiceClient):  # type: ignore[no-untyp
         stub = membership_pb2_grpc.InternalDirectoryStub(membership.channel)
         try:
             found = await membership.call(
-                stub.IntrospectApiKey, membership_pb2.IntrospectApiKeyRequest(api_key=api_key))
+                stub.IntrospectApiKey, membership_pb2.IntrospectApiKeyRequest(api_key=api_key)
+            )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 return None

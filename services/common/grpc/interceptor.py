@@ -25,8 +25,9 @@ AccessPolicy = Mapping[str, frozenset[str]]
 
 
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
-    def __init__(self, authenticator: Authenticator, policy: AccessPolicy,
-                 metrics: ServiceMetrics) -> None:
+    def __init__(
+        self, authenticator: Authenticator, policy: AccessPolicy, metrics: ServiceMetrics
+    ) -> None:
         self.authenticator = authenticator
         self.policy = policy
         self.metrics = metrics
@@ -54,8 +55,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             code = grpc.StatusCode.OK
             try:
                 principal = await self.authenticator.authenticate(
-                    {k: v for k, v in context.invocation_metadata() or ()
-                     if isinstance(v, str)})
+                    {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+                )
                 _authorize(principal, allowed, method)
                 set_principal(principal)
                 return await inner(request, context)
@@ -68,8 +69,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 await context.abort(code, "database unavailable, try again shortly")
             except grpc.aio.AioRpcError as exc:
                 # A service this call depends on failed; say so instead of "internal error".
-                code = (grpc.StatusCode.UNAVAILABLE if exc.code() in TRANSIENT
-                        else grpc.StatusCode.INTERNAL)
+                code = (
+                    grpc.StatusCode.UNAVAILABLE
+                    if exc.code() in TRANSIENT
+                    else grpc.StatusCode.INTERNAL
+                )
                 log.warning("dependency_failed", method=method, dependency_code=exc.code().name)
                 await context.abort(code, "a service this call depends on is unavailable")
             except grpc.aio.AbortError:

@@ -15,8 +15,13 @@ AddServicers = Callable[[grpc.aio.Server], None]
 
 
 class GrpcServer:
-    def __init__(self, address: str, add_servicers: AddServicers, service_names: Sequence[str],
-                 interceptor: ServiceInterceptor) -> None:
+    def __init__(
+        self,
+        address: str,
+        add_servicers: AddServicers,
+        service_names: Sequence[str],
+        interceptor: ServiceInterceptor,
+    ) -> None:
         self.address = address
         self.health = health.aio.HealthServicer()
         self.service_names = list(service_names)
@@ -37,8 +42,11 @@ class GrpcServer:
         await self.server.start()
 
     async def set_serving(self, serving: bool) -> None:
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in ["", *self.service_names]:
             await self.health.set(name, status)
 

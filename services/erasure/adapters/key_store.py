@@ -19,35 +19,55 @@ class KeyStore:
 
     async def find(self, subject_hash: str) -> Row | None:
         async with self.database.sessions() as session:
-            return (await session.execute(
-                select(data_keys).where(data_keys.c.subject_hash == subject_hash))).first()
+            return (
+                await session.execute(
+                    select(data_keys).where(data_keys.c.subject_hash == subject_hash)
+                )
+            ).first()
 
     async def find_many(self, subject_hashes: list[str]) -> list[Row]:
         async with self.database.sessions() as session:
-            return list((await session.execute(
-                select(data_keys).where(data_keys.c.subject_hash.in_(subject_hashes)))).all())
+            return list(
+                (
+                    await session.execute(
+                        select(data_keys).where(data_keys.c.subject_hash.in_(subject_hashes))
+                    )
+                ).all()
+            )
 
-    async def insert_if_absent(self, subject_hash: str, org_id: str,
-                               wrapped: bytes) -> tuple[Row, bool]:
+    async def insert_if_absent(
+        self, subject_hash: str, org_id: str, wrapped: bytes
+    ) -> tuple[Row, bool]:
         """Racing creators all end up with the one key stored first; True for that one."""
         insert = sqlite_insert if self.database.is_sqlite else pg_insert
         async with self.database.transaction() as session:
             result = await session.execute(
                 insert(data_keys)
-                .values(subject_hash=subject_hash, org_id=org_id, wrapped_key=wrapped,
-                        created_at=datetime.now(UTC))
+                .values(
+                    subject_hash=subject_hash,
+                    org_id=org_id,
+                    wrapped_key=wrapped,
+                    created_at=datetime.now(UTC),
+                )
                 .on_conflict_do_nothing(index_elements=["subject_hash"])
             )
-            row = (await session.execute(
-                select(data_keys).where(data_keys.c.subject_hash == subject_hash))).one()
+            row = (
+                await session.execute(
+                    select(data_keys).where(data_keys.c.subject_hash == subject_hash)
+                )
+            ).one()
             return row, bool(result.rowcount)
 
     async def insert_many(self, org_id: str, wrapped_by_hash: dict[str, bytes]) -> datetime:
         now = datetime.now(UTC)
         async with self.database.transaction() as session:
-            await session.execute(data_keys.insert(), [
-                {"subject_hash": h, "org_id": org_id, "wrapped_key": w, "created_at": now}
-                for h, w in wrapped_by_hash.items()])
+            await session.execute(
+                data_keys.insert(),
+                [
+                    {"subject_hash": h, "org_id": org_id, "wrapped_key": w, "created_at": now}
+                    for h, w in wrapped_by_hash.items()
+                ],
+            )
         return now
 
     async def shred(self, subject_hash: str) -> datetime:

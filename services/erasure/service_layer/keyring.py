@@ -33,14 +33,18 @@ class Keyring:
         self.kek = kek
 
     async def get_or_create(self, subject_id: str, org_id: str) -> IssuedKey:
-        missing = {name: "required" for name, value in
-                   (("subject_id", subject_id), ("org_id", org_id)) if not value}
+        missing = {
+            name: "required"
+            for name, value in (("subject_id", subject_id), ("org_id", org_id))
+            if not value
+        }
         if missing:
             raise InvalidArgument(missing)
         found = await self.store.find(subject_hash(subject_id))
         if found is None:
             found, created = await self.store.insert_if_absent(
-                subject_hash(subject_id), org_id, wrap(self.kek, subject_id, new_data_key()))
+                subject_hash(subject_id), org_id, wrap(self.kek, subject_id, new_data_key())
+            )
             if created:
                 KEYS_CREATED.inc()
         return self._issue(subject_id, found)
@@ -62,7 +66,8 @@ class Keyring:
             raise InvalidArgument(errors)
         keys = {str(uuid.uuid4()): new_data_key() for _ in range(count)}
         created_at = await self.store.insert_many(
-            org_id, {subject_hash(s): wrap(self.kek, s, k) for s, k in keys.items()})
+            org_id, {subject_hash(s): wrap(self.kek, s, k) for s, k in keys.items()}
+        )
         KEYS_CREATED.inc(count)
         return {s: IssuedKey(k, created_at) for s, k in keys.items()}
 
@@ -70,8 +75,11 @@ class Keyring:
         """Live keys of these subjects; the unknown and the shredded are left out."""
         by_hash = {subject_hash(s): s for s in subject_ids}
         rows = await self.store.find_many(list(by_hash))
-        return {by_hash[row.subject_hash]: self._issue(by_hash[row.subject_hash], row)
-                for row in rows if row.wrapped_key is not None}
+        return {
+            by_hash[row.subject_hash]: self._issue(by_hash[row.subject_hash], row)
+            for row in rows
+            if row.wrapped_key is not None
+        }
 
     async def state(self, subject_id: str) -> KeyState | None:
         found = await self.store.find(subject_hash(subject_id))

@@ -17,9 +17,13 @@ class KeyringSubjectStore:
         state = await self.keyring.state(subject_id)
         if state is None or state.org_id != org_id:
             return {"data_key": None}
-        return {"data_key": {"created_at": iso(state.created_at),
-                             "shredded_at": iso(state.shredded_at),
-                             "purpose": "sealing this member's personal data at rest"}}
+        return {
+            "data_key": {
+                "created_at": iso(state.created_at),
+                "shredded_at": iso(state.shredded_at),
+                "purpose": "sealing this member's personal data at rest",
+            }
+        }
 
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
         state = await self.keyring.state(subject_id)
@@ -27,7 +31,15 @@ class KeyringSubjectStore:
             return ErasureOutcome()
         # The key must outlive the other stores' erasure, which may still need to read sealed
         # data (e.g. to ask a sub-processor to delete it); it is shredded last via ShredKey.
-        return ErasureOutcome(kept=[Kept(
-            category="data-key", description="per-member data key, wrapped by the KEK",
-            legal_basis="needed until every store has erased; shredded last (Keyring.ShredKey)",
-            delete_after="on completion of this erasure")])
+        return ErasureOutcome(
+            kept=[
+                Kept(
+                    category="data-key",
+                    description="per-member data key, wrapped by the KEK",
+                    legal_basis=(
+                        "needed until every store has erased; shredded last (Keyring.ShredKey)"
+                    ),
+                    delete_after="on completion of this erasure",
+                )
+            ]
+        )

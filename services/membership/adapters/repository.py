@@ -13,25 +13,44 @@ from services.membership.adapters.orm import api_keys, members, orgs
 # Built once: the sign-up path runs them for every member.
 INSERT_MEMBER = insert(members)
 _MEMBER_BY_EMAIL = select(members.c.id).where(
-    members.c.org_id == bindparam("org_id"), members.c.email_index == bindparam("email_index"))
+    members.c.org_id == bindparam("org_id"), members.c.email_index == bindparam("email_index")
+)
 
 
-def member_row(member_id: str, org_id: str, sealed: dict[str, bytes], email_index: str,
-               language: str, status: str, now: datetime) -> dict[str, object]:
-    return {"id": member_id, "org_id": org_id, "name_sealed": sealed["name"],
-            "email_sealed": sealed["email"], "phone_sealed": sealed["phone"],
-            "email_index": email_index, "language": language, "status": status,
-            "registered_at": now}
+def member_row(
+    member_id: str,
+    org_id: str,
+    sealed: dict[str, bytes],
+    email_index: str,
+    language: str,
+    status: str,
+    now: datetime,
+) -> dict[str, object]:
+    return {
+        "id": member_id,
+        "org_id": org_id,
+        "name_sealed": sealed["name"],
+        "email_sealed": sealed["email"],
+        "phone_sealed": sealed["phone"],
+        "email_index": email_index,
+        "language": language,
+        "status": status,
+        "registered_at": now,
+    }
 
 
 class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add_org(self, org_id: str, name: str, org_number: str, language: str,
-                      now: datetime) -> None:
-        await self.session.execute(insert(orgs).values(
-            id=org_id, name=name, org_number=org_number, language=language, created_at=now))
+    async def add_org(
+        self, org_id: str, name: str, org_number: str, language: str, now: datetime
+    ) -> None:
+        await self.session.execute(
+            insert(orgs).values(
+                id=org_id, name=name, org_number=org_number, language=language, created_at=now
+            )
+        )
 
     async def org(self, org_id: str) -> Row | None:
         return (await self.session.execute(select(orgs).where(orgs.c.id == org_id))).first()
@@ -39,30 +58,44 @@ class Repository:
     async def org_id_by_number(self, org_number: str) -> str | None:
         return await self.session.scalar(select(orgs.c.id).where(orgs.c.org_number == org_number))
 
-    async def add_api_key(self, key_id: str, org_id: str, secret_hash: str,
-                          scopes: list[str], now: datetime) -> None:
-        await self.session.execute(insert(api_keys).values(
-            key_id=key_id, org_id=org_id, secret_hash=secret_hash, scopes=" ".join(scopes),
-            created_at=now))
+    async def add_api_key(
+        self, key_id: str, org_id: str, secret_hash: str, scopes: list[str], now: datetime
+    ) -> None:
+        await self.session.execute(
+            insert(api_keys).values(
+                key_id=key_id,
+                org_id=org_id,
+                secret_hash=secret_hash,
+                scopes=" ".join(scopes),
+                created_at=now,
+            )
+        )
 
     async def api_key(self, key_id: str) -> Row | None:
-        return (await self.session.execute(
-            select(api_keys).where(api_keys.c.key_id == key_id))).first()
+        return (
+            await self.session.execute(select(api_keys).where(api_keys.c.key_id == key_id))
+        ).first()
 
     async def member(self, org_id: str, member_id: str) -> Row | None:
-        return (await self.session.execute(select(members).where(
-            members.c.org_id == org_id, members.c.id == member_id))).first()
+        return (
+            await self.session.execute(
+                select(members).where(members.c.org_id == org_id, members.c.id == member_id)
+            )
+        ).first()
 
     async def members_by_ids(self, member_ids: list[str]) -> list[Row]:
         """Unscoped: for internal callers, who filter by the org each id came with."""
-        return list((await self.session.execute(
-            select(members).where(members.c.id.in_(member_ids)))).all())
+        return list(
+            (await self.session.execute(select(members).where(members.c.id.in_(member_ids)))).all()
+        )
 
     async def member_id_by_email_index(self, org_id: str, email_index: str) -> str | None:
-        return await self.session.scalar(_MEMBER_BY_EMAIL, {"org_id": org_id,
-                                                            "email_index": email_index})
+        return await self.session.scalar(
+            _MEMBER_BY_EMAIL, {"org_id": org_id, "email_index": email_index}
+        )
 
     async def delete_member(self, org_id: str, member_id: str) -> int:
-        result = await self.session.execute(delete(members).where(
-            members.c.org_id == org_id, members.c.id == member_id))
+        result = await self.session.execute(
+            delete(members).where(members.c.org_id == org_id, members.c.id == member_id)
+        )
         return result.rowcount or 0

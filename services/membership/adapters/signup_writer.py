@@ -45,8 +45,9 @@ class SignupWriter:
                 if not done.done():
                     done.set_result(None)
 
-    async def _write_one(self, member: dict[str, Any], event: dict[str, Any],
-                         done: asyncio.Future[None]) -> None:
+    async def _write_one(
+        self, member: dict[str, Any], event: dict[str, Any], done: asyncio.Future[None]
+    ) -> None:
         try:
             await self._insert([member], [event])
         except Exception as exc:

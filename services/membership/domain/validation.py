@@ -25,8 +25,8 @@ class OrgDraft:
 @dataclass(frozen=True)
 class MemberDraft:
     name: str
-    email: str       # normalised: domain lower-cased
-    phone: str       # E.164
+    email: str  # normalised: domain lower-cased
+    phone: str  # E.164
     language: str
 
 

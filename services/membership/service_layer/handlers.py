@@ -60,8 +60,15 @@ class MemberView:
 
 
 class MembershipHandlers:
-    def __init__(self, database: Database, sealer: Sealer, subjects: SubjectReservations,
-                 index_key: bytes, relay: OutboxRelay, default_language: str = "nb") -> None:
+    def __init__(
+        self,
+        database: Database,
+        sealer: Sealer,
+        subjects: SubjectReservations,
+        index_key: bytes,
+        relay: OutboxRelay,
+        default_language: str = "nb",
+    ) -> None:
         self.database = database
         self.signups = SignupWriter(database)
         self.sealer = sealer
@@ -106,13 +113,17 @@ class MembershipHandlers:
         key_id, secret = parsed
         async with self.database.sessions() as session:
             row = await Repository(session).api_key(key_id)
-        if row is None or row.revoked_at is not None or not api_keys.matches(secret,
-                                                                              row.secret_hash):
+        if (
+            row is None
+            or row.revoked_at is not None
+            or not api_keys.matches(secret, row.secret_hash)
+        ):
             return None
         return Principal(kind="org", org_id=row.org_id, scopes=frozenset(row.scopes.split()))
 
-    async def register_member(self, org_id: str, name: str, email: str, phone: str,
-                              language: str) -> MemberView:
+    async def register_member(
+        self, org_id: str, name: str, email: str, phone: str, language: str
+    ) -> MemberView:
         try:
             draft = validate_member(name, email, phone, language)
         except Exception:
@@ -128,18 +139,24 @@ class MembershipHandlers:
         member_id = await self.subjects.take(org_id)
         member_language = draft.language or org.language
         sealed = await self.sealer.seal(
-            member_id, {"name": draft.name, "email": draft.email, "phone": draft.phone})
+            member_id, {"name": draft.name, "email": draft.email, "phone": draft.phone}
+        )
         now = datetime.now(UTC)
         event = new_envelope(
             "membership.member-registered",
-            events_pb2.MemberRegistered(member_id=member_id, org_id=org_id,
-                                        language=member_language),
-            org_id=org_id, subject_id=member_id)
+            events_pb2.MemberRegistered(
+                member_id=member_id, org_id=org_id, language=member_language
+            ),
+            org_id=org_id,
+            subject_id=member_id,
+        )
         try:
             await self.signups.write(
-                member_row(member_id, org_id, sealed, email_index, member_language,
-                           STATUS_PENDING, now),
-                outbox_row(MEMBER_REGISTERED, event))
+                member_row(
+                    member_id, org_id, sealed, email_index, member_language, STATUS_PENDING, now
+                ),
+                outbox_row(MEMBER_REGISTERED, event),
+            )
         except IntegrityError as exc:
             # This address is a member already (the reserved id is simply not used).
             async with self.database.sessions() as session:
@@ -148,8 +165,17 @@ class MembershipHandlers:
             raise AlreadyExists(f"already a member: {winner}", winner or "") from exc
         self.relay.wake()
         MEMBERS_REGISTERED.inc()
-        return MemberView(member_id, org_id, draft.name, draft.email, draft.phone,
-                          member_language, STATUS_PENDING, now, org.name)
+        return MemberView(
+            member_id,
+            org_id,
+            draft.name,
+            draft.email,
+            draft.phone,
+            member_language,
+            STATUS_PENDING,
+            now,
+            org.name,
+        )
 
     async def get_member(self, org_id: str, member_id: str) -> MemberView:
         async with self.database.sessions() as session:
@@ -166,8 +192,11 @@ class MembershipHandlers:
         wanted = set(refs)
         async with self.database.sessions() as session:
             repo = Repository(session)
-            rows = [r for r in await repo.members_by_ids(sorted({m for _, m in refs}))
-                    if (r.org_id, r.id) in wanted]
+            rows = [
+                r
+                for r in await repo.members_by_ids(sorted({m for _, m in refs}))
+                if (r.org_id, r.id) in wanted
+            ]
             orgs = {org_id: await self._org(repo, org_id) for org_id in {r.org_id for r in rows}}
         await self.sealer.prefetch([r.id for r in rows])
         views = []
@@ -180,6 +209,16 @@ class MembershipHandlers:
 
     async def _view(self, row: Row, org: Row) -> MemberView:
         plain = await self.sealer.unseal(
-            row.id, {f: getattr(row, f"{f}_sealed") for f in SEALED_FIELDS})
-        return MemberView(row.id, row.org_id, plain["name"], plain["email"], plain["phone"],
-                          row.language, row.status, row.registered_at, org.name)
+            row.id, {f: getattr(row, f"{f}_sealed") for f in SEALED_FIELDS}
+        )
+        return MemberView(
+            row.id,
+            row.org_id,
+            plain["name"],
+            plain["email"],
+            plain["phone"],
+            row.language,
+            row.status,
+            row.registered_at,
+            org.name,
+        )

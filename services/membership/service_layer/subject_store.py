@@ -41,8 +41,13 @@ class MemberSubjectStore:
                 "language": member.language,
                 "registered_at": iso(member.registered_at),
                 "personal_data": {
-                    name: {"value": value, "category": c, "purpose": p, "legal_basis": b,
-                           "retention": r}
+                    name: {
+                        "value": value,
+                        "category": c,
+                        "purpose": p,
+                        "legal_basis": b,
+                        "retention": r,
+                    }
                     for name, value in fields.items()
                     for c, p, b, r in [CLASSIFICATION[name]]
                 },
@@ -56,5 +61,8 @@ class MemberSubjectStore:
         if not deleted:
             return ErasureOutcome()
         MEMBERS_ERASED.inc()
-        return ErasureOutcome(removed=[Removed(
-            "member-record", "member record: name, email, phone, language, status")])
+        return ErasureOutcome(
+            removed=[
+                Removed("member-record", "member record: name, email, phone, language, status")
+            ]
+        )

@@ -23,8 +23,13 @@ class SandboxEmailSender:
         return self.directory / f"{message_id}.json"
 
     async def send(self, message_id: str, to: str, email: RenderedEmail) -> str:
-        mail = Mail(from_email=self.from_email, to_emails=to, subject=email.subject,
-                    plain_text_content=email.text, html_content=email.html)
+        mail = Mail(
+            from_email=self.from_email,
+            to_emails=to,
+            subject=email.subject,
+            plain_text_content=email.text,
+            html_content=email.html,
+        )
         mail.custom_arg = CustomArg("message_id", message_id)
         path = self._path(message_id)
         tmp = path.with_suffix(".tmp")

@@ -19,12 +19,18 @@ class Repository:
         await self.session.execute(_INSERT, values)
 
     async def of_member(self, org_id: str, member_id: str) -> list[Row]:
-        return list((await self.session.execute(
-            select(messages).where(messages.c.org_id == org_id,
-                                   messages.c.member_id == member_id)
-            .order_by(messages.c.created_at))).all())
+        return list(
+            (
+                await self.session.execute(
+                    select(messages)
+                    .where(messages.c.org_id == org_id, messages.c.member_id == member_id)
+                    .order_by(messages.c.created_at)
+                )
+            ).all()
+        )
 
     async def delete_of_member(self, org_id: str, member_id: str) -> int:
-        result = await self.session.execute(delete(messages).where(
-            messages.c.org_id == org_id, messages.c.member_id == member_id))
+        result = await self.session.execute(
+            delete(messages).where(messages.c.org_id == org_id, messages.c.member_id == member_id)
+        )
         return result.rowcount or 0

@@ -43,13 +43,15 @@ class NotifyHandlers:
 
     async def prefetch(self, envelopes: list[Envelope]) -> None:
         """One call for the batch's contacts and one for their keys, instead of two each."""
-        refs = [membership_pb2.GetContactRequest(org_id=r.org_id, member_id=r.member_id)
-                for r in (unpack(e, membership_events.MemberRegistered) for e in envelopes)]
+        refs = [
+            membership_pb2.GetContactRequest(org_id=r.org_id, member_id=r.member_id)
+            for r in (unpack(e, membership_events.MemberRegistered) for e in envelopes)
+        ]
         stub = membership_pb2_grpc.InternalDirectoryStub(self.membership.channel)
         found, _ = await asyncio.gather(
-            self.membership.call(stub.GetContacts,
-                                 membership_pb2.GetContactsRequest(members=refs)),
-            self.sealer.prefetch([ref.member_id for ref in refs]))
+            self.membership.call(stub.GetContacts, membership_pb2.GetContactsRequest(members=refs)),
+            self.sealer.prefetch([ref.member_id for ref in refs]),
+        )
         self._prefetched = {(ref.org_id, ref.member_id): None for ref in refs}
         self._prefetched |= {(c.org_id, c.member_id): c for c in found.contacts}
 
@@ -60,7 +62,8 @@ class NotifyHandlers:
         try:
             return await self.membership.call(
                 stub.GetContact,
-                membership_pb2.GetContactRequest(org_id=org_id, member_id=member_id))
+                membership_pb2.GetContactRequest(org_id=org_id, member_id=member_id),
+            )
         except grpc.aio.AioRpcError as exc:
             if exc.code() in GONE:
                 return None
@@ -74,23 +77,45 @@ class NotifyHandlers:
         if contact is None:
             MESSAGES_SKIPPED.labels(template, "member-gone").inc()
             return
-        rendered = render_email(template, contact.language,
-                                {"name": contact.name, "org_name": contact.org_name})
-        sealed = await self.sealer.seal(registered.member_id, {
-            "recipient": contact.email, "subject": rendered.subject, "body": rendered.text})
+        rendered = render_email(
+            template, contact.language, {"name": contact.name, "org_name": contact.org_name}
+        )
+        sealed = await self.sealer.seal(
+            registered.member_id,
+            {"recipient": contact.email, "subject": rendered.subject, "body": rendered.text},
+        )
         # The sandbox overwrites by message id, so a retried batch cannot send twice. A real
         # provider (the notify issue) records the intent in its own transaction first.
         provider_ref = await self.email.send(mid, contact.email, rendered)
         await Repository(session).add(
-            id=mid, org_id=registered.org_id, member_id=registered.member_id,
-            source_event_id=envelope.event_id, template=template, channel=channel,
-            purpose=TRANSACTIONAL, recipient_sealed=sealed["recipient"],
-            subject_sealed=sealed["subject"], body_sealed=sealed["body"], status="sent",
-            provider_ref=provider_ref, created_at=datetime.now(UTC))
-        await add_event(session, MESSAGE_RECORDED, new_envelope(
-            "notify.message-recorded",
-            notify_events.MessageRecorded(message_id=mid, member_id=registered.member_id,
-                                          template=template, channel=channel),
-            org_id=registered.org_id, subject_id=registered.member_id,
-            context=EventContext.caused_by(envelope)))
+            id=mid,
+            org_id=registered.org_id,
+            member_id=registered.member_id,
+            source_event_id=envelope.event_id,
+            template=template,
+            channel=channel,
+            purpose=TRANSACTIONAL,
+            recipient_sealed=sealed["recipient"],
+            subject_sealed=sealed["subject"],
+            body_sealed=sealed["body"],
+            status="sent",
+            provider_ref=provider_ref,
+            created_at=datetime.now(UTC),
+        )
+        await add_event(
+            session,
+            MESSAGE_RECORDED,
+            new_envelope(
+                "notify.message-recorded",
+                notify_events.MessageRecorded(
+                    message_id=mid,
+                    member_id=registered.member_id,
+                    template=template,
+                    channel=channel,
+                ),
+                org_id=registered.org_id,
+                subject_id=registered.member_id,
+                context=EventContext.caused_by(envelope),
+            ),
+        )
         MESSAGES_RECORDED.labels(template, channel).inc()

@@ -26,11 +26,17 @@ class MessageSubjectStore:
         exported = []
         for row in rows:
             entry: dict[str, Any] = {
-                "message_id": row.id, "template": row.template, "channel": row.channel,
-                "purpose": row.purpose, "status": row.status, "created_at": iso(row.created_at)}
+                "message_id": row.id,
+                "template": row.template,
+                "channel": row.channel,
+                "purpose": row.purpose,
+                "status": row.status,
+                "created_at": iso(row.created_at),
+            }
             try:
                 entry |= await self.sealer.unseal(
-                    subject_id, {f: getattr(row, f"{f}_sealed") for f in SEALED})
+                    subject_id, {f: getattr(row, f"{f}_sealed") for f in SEALED}
+                )
             except SubjectForgotten:
                 entry["content"] = "unreadable: the member's key was shredded"
             exported.append(entry)
@@ -45,10 +51,15 @@ class MessageSubjectStore:
         self.sealer.forget(subject_id)
         outcome = ErasureOutcome()
         if deleted:
-            outcome.removed.append(Removed(
-                "message-log", "messages sent: address, subject, body, status", deleted))
+            outcome.removed.append(
+                Removed("message-log", "messages sent: address, subject, body, status", deleted)
+            )
         if provider_copies:
-            outcome.removed.append(Removed(
-                "provider-copies", "the email provider's copies (sandbox files)",
-                provider_copies))
+            outcome.removed.append(
+                Removed(
+                    "provider-copies",
+                    "the email provider's copies (sandbox files)",
+                    provider_copies,
+                )
+            )
         return outcome

@@ -101,11 +101,15 @@ def test_messages_below_the_level_are_dropped(
 
 
 def test_nested_and_compound_keys_are_redacted_too() -> None:
-    event = redact(None, "info", {
-        "event": "member_synced",
-        "user_email": EMAIL,
-        "member": {"email": EMAIL, "status": "active", "contact": {"phone": "+4791234567"}},
-        "count": 3,
-    })
+    event = redact(
+        None,
+        "info",
+        {
+            "event": "member_synced",
+            "user_email": EMAIL,
+            "member": {"email": EMAIL, "status": "active", "contact": {"phone": "+4791234567"}},
+            "count": 3,
+        },
+    )
     assert EMAIL not in str(event) and "+4791234567" not in str(event)
     assert event["member"]["status"] == "active" and event["count"] == 3

@@ -108,15 +108,22 @@ class FakeKeyring:
         async def call(request: Any, **__: Any) -> Any:
             self.calls.append(method)
             if method == "GetKeys":
-                return keyring_pb2.DataKeys(keys=[
-                    keyring_pb2.DataKey(subject_id=s, key=self.keys[s])
-                    for s in request.subject_ids if self.keys.get(s)])
+                return keyring_pb2.DataKeys(
+                    keys=[
+                        keyring_pb2.DataKey(subject_id=s, key=self.keys[s])
+                        for s in request.subject_ids
+                        if self.keys.get(s)
+                    ]
+                )
             if method == "ReserveKeys":
-                fresh = {f"{request.org_id}-{len(self.keys) + i}": new_key()
-                         for i in range(request.count)}
+                fresh = {
+                    f"{request.org_id}-{len(self.keys) + i}": new_key()
+                    for i in range(request.count)
+                }
                 self.keys |= fresh
-                return keyring_pb2.DataKeys(keys=[
-                    keyring_pb2.DataKey(subject_id=s, key=k) for s, k in fresh.items()])
+                return keyring_pb2.DataKeys(
+                    keys=[keyring_pb2.DataKey(subject_id=s, key=k) for s, k in fresh.items()]
+                )
             subject = request.subject_id
             if subject not in self.keys:
                 if method != "GetOrCreateKey":
@@ -202,8 +209,11 @@ async def test_prefetch_fetches_a_batch_of_keys_in_one_call(
 async def test_reservations_hand_out_fresh_subjects_with_keys_in_batches(
     sealer: Sealer, keyring: FakeKeyring
 ) -> None:
-    reservations = SubjectReservations(FakeKeyringClient(keyring), sealer,  # type: ignore[arg-type]
-                                       batch_size=3)
+    reservations = SubjectReservations(
+        FakeKeyringClient(keyring),
+        sealer,  # type: ignore[arg-type]
+        batch_size=3,
+    )
     subjects = [await reservations.take("org-1") for _ in range(4)]
     assert len(set(subjects)) == 4
     assert keyring.calls == ["ReserveKeys", "ReserveKeys"]
