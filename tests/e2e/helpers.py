@@ -34,6 +34,31 @@ def cli_json(stack: Stack, *args: str, api_key: str | None = None) -> Any:
     return json.loads(result.stdout)
 
 
+def create_org(stack: Stack, name: str, org_number: str) -> dict[str, str]:
+    return dict(cli_json(stack, "org", "create", name, "--org-number", org_number, "--json"))
+
+
+def register(
+    stack: Stack, org: dict[str, str], name: str, email: str, phone: str
+) -> dict[str, str]:
+    """Sign a member up through the CLI with the org's saved key."""
+    return dict(
+        cli_json(
+            stack,
+            "member",
+            "register",
+            "--org",
+            org["org_id"],
+            "--name",
+            name,
+            "--email",
+            email,
+            "--phone",
+            phone,
+        )
+    )
+
+
 def wait_until(
     check: Callable[[], T | None], timeout_s: float = 30.0, what: str = "condition"
 ) -> T:

@@ -8,7 +8,7 @@ from membership.v1 import membership_pb2, membership_pb2_grpc
 from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, keyring_pb2, keyring_pb2_grpc
 
 from kontingent_cli.devstack import Stack
-from tests.e2e.helpers import cli, cli_json
+from tests.e2e.helpers import cli, cli_json, create_org, register
 
 pytestmark = pytest.mark.e2e
 
@@ -34,23 +34,9 @@ def test_without_valid_key_is_unauthenticated(stack: Stack) -> None:
 
 
 def test_other_orgs_member_is_not_found_and_untouchable(stack: Stack) -> None:
-    a = cli_json(
-        stack, "org", "create", "Bergen Bridgeklubb", "--org-number", "974760673", "--json"
-    )
-    b = cli_json(stack, "org", "create", "Trondheim Turlag", "--org-number", "983887457", "--json")
-    member = cli_json(
-        stack,
-        "member",
-        "register",
-        "--org",
-        a["org_id"],
-        "--name",
-        "Siri Vik",
-        "--email",
-        "siri@example.no",
-        "--phone",
-        "+4741234567",
-    )
+    a = create_org(stack, "Bergen Bridgeklubb", "974760673")
+    b = create_org(stack, "Trondheim Turlag", "983887457")
+    member = register(stack, a, "Siri Vik", "siri@example.no", "+4741234567")
     member_id = member["member_id"]
 
     seen_by_b = cli(stack, "member", "get", member_id, "--org", b["org_id"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kontingent_cli.devstack import Stack, StackConfig
-from tests.e2e.helpers import cli_json, emails_to, metric, wait_until
+from tests.e2e.helpers import cli_json, create_org, emails_to, metric, register, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -29,24 +29,10 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def test_registration_survives_broker_outage(own_stack: Stack) -> None:
     stack = own_stack
-    org = cli_json(
-        stack, "org", "create", "Tromsø Padleklubb", "--org-number", "982463718", "--json"
-    )
+    org = create_org(stack, "Tromsø Padleklubb", "982463718")
     stack.signal("broker", signal.SIGSTOP)
     try:
-        member = cli_json(
-            stack,
-            "member",
-            "register",
-            "--org",
-            org["org_id"],
-            "--name",
-            "Aud Eide",
-            "--email",
-            "aud@example.no",
-            "--phone",
-            "+4790044556",
-        )
+        member = register(stack, org, "Aud Eide", "aud@example.no", "+4790044556")
         assert member["member_id"]
         wait_until(
             lambda: metric(stack, "membership", "membership_outbox_backlog_events") >= 1,

@@ -9,7 +9,16 @@ from kafka.admin import KafkaAdminClient
 
 from kontingent_cli.devstack import Stack
 from services.common.topics import MEMBER_REGISTERED
-from tests.e2e.helpers import cli_json, database_bytes, emails_to, metric, read_topic, wait_until
+from tests.e2e.helpers import (
+    cli_json,
+    create_org,
+    database_bytes,
+    emails_to,
+    metric,
+    read_topic,
+    register,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -21,34 +30,20 @@ PEOPLE = [
 
 @pytest.fixture(scope="module")
 def events_org(stack: Stack) -> dict[str, str]:
-    return cli_json(
-        stack, "org", "create", "Stavanger Sangkor", "--org-number", "971526920", "--json"
-    )
+    return create_org(stack, "Stavanger Sangkor", "971526920")
 
 
-def register(stack: Stack, org: dict[str, str], name: str, email: str, phone: str) -> str:
-    member = cli_json(
-        stack,
-        "member",
-        "register",
-        "--org",
-        org["org_id"],
-        "--name",
-        name,
-        "--email",
-        email,
-        "--phone",
-        phone,
-    )
+def register_welcomed(stack: Stack, org: dict[str, str], name: str, email: str, phone: str) -> str:
+    member = register(stack, org, name, email, phone)
     wait_until(lambda: emails_to(stack, email), what=f"welcome to {email}")
-    return str(member["member_id"])
+    return member["member_id"]
 
 
 def test_no_personal_data_on_topics_or_in_databases(
     stack: Stack, events_org: dict[str, str]
 ) -> None:
-    kept = register(stack, events_org, *PEOPLE[0])
-    erased = register(stack, events_org, *PEOPLE[1])
+    kept = register_welcomed(stack, events_org, *PEOPLE[0])
+    erased = register_welcomed(stack, events_org, *PEOPLE[1])
     cli_json(stack, "member", "erase", erased, "--org", events_org["org_id"])
     assert kept and erased
 
@@ -70,7 +65,7 @@ def test_no_personal_data_on_topics_or_in_databases(
 
 
 def test_redelivered_event_has_one_effect(stack: Stack, events_org: dict[str, str]) -> None:
-    member_id = register(stack, events_org, "Hedda Lie", "hedda@example.no", "+4790022334")
+    member_id = register_welcomed(stack, events_org, "Hedda Lie", "hedda@example.no", "+4790022334")
     [original] = [
         r for r in read_topic(stack.broker, MEMBER_REGISTERED.name) if r.key == member_id.encode()
     ]
@@ -124,7 +119,9 @@ def test_poison_event_is_dead_lettered_and_consumers_go_on(
         assert dict(letter.headers)["x-source-topic"] == MEMBER_REGISTERED.name.encode()
 
     # The partitions moved on: the next sign-up is invoiced and welcomed.
-    member_id = register(stack, events_org, "Jon Berg", "jon.berg@example.no", "+4790033445")
+    member_id = register_welcomed(
+        stack, events_org, "Jon Berg", "jon.berg@example.no", "+4790033445"
+    )
     export = cli_json(stack, "member", "export", member_id, "--org", events_org["org_id"])
     assert len(export["stores"]["billing"]["invoices"]) == 1
     assert (

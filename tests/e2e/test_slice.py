@@ -6,37 +6,25 @@ from __future__ import annotations
 import pytest
 
 from kontingent_cli.devstack import Stack
-from tests.e2e.helpers import cli, cli_json, emails_to, metric, metrics_page, wait_until
+from tests.e2e.helpers import (
+    cli,
+    cli_json,
+    create_org,
+    emails_to,
+    metric,
+    metrics_page,
+    register,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="package")
 def org(stack: Stack) -> dict[str, str]:
-    created = cli_json(
-        stack, "org", "create", "Oslo Sjakklubb", "--org-number", "916476507", "--json"
-    )
+    created = create_org(stack, "Oslo Sjakklubb", "916476507")
     assert created["api_key"].startswith("kt_")
     return created
-
-
-def register(
-    stack: Stack, org: dict[str, str], name: str, email: str, phone: str, *extra: str
-) -> dict[str, str]:
-    return cli_json(
-        stack,
-        "member",
-        "register",
-        "--org",
-        org["org_id"],
-        "--name",
-        name,
-        "--email",
-        email,
-        "--phone",
-        phone,
-        *extra,
-    )
 
 
 def test_sign_up_sends_welcome_invoices_and_exports(stack: Stack, org: dict[str, str]) -> None:
