@@ -10,14 +10,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import grpc
 import typer
-from google.protobuf.json_format import MessageToDict
 from membership.v1 import membership_pb2, membership_pb2_grpc
 from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, keyring_pb2, keyring_pb2_grpc
-from rich.console import Console
 
+from kontingent_cli import api_keys
 from kontingent_cli.clients import Credentials, Session, admin_token
+from kontingent_cli.output import (
+    KeyOpt,
+    OrgOpt,
+    err,
+    fail,
+    message,
+    org_session,
+    print_json,
+    rpc,
+)
 
 app = typer.Typer(
     help="Kontingent: members, payments and privacy for voluntary orgs.", no_args_is_help=True
@@ -28,45 +36,11 @@ dev_app = typer.Typer(help="The local stack.", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(member_app, name="member")
 app.add_typer(dev_app, name="dev")
+app.add_typer(api_keys.key_app, name="key")
+app.add_typer(api_keys.audit_app, name="audit")
 
-err = Console(stderr=True)
 # Erase order: stores first, the keyring's own entry last; the key itself is shredded after.
 STORES = ("membership", "billing", "notify", "erasure")
-
-OrgOpt = Annotated[str | None, typer.Option("--org", help="Org id whose saved API key to use.")]
-KeyOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--api-key", envvar="KONTINGENT_API_KEY", help="Org API key (overrides the saved one)."
-    ),
-]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code)
-
-
-def _org_session(org: str | None, api_key: str | None) -> Session:
-    try:
-        return Session(Credentials().api_key(org, api_key))
-    except LookupError as exc:
-        raise _fail(str(exc), 2) from None
-
-
-def _rpc(call):  # type: ignore[no-untyped-def]
-    try:
-        return call()
-    except grpc.RpcError as exc:
-        raise _fail(f"{exc.code().name}: {exc.details()}") from None
-
-
-def _print_json(document: Any) -> None:
-    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
-
-
-def _message(msg: Any) -> dict[str, Any]:
-    return MessageToDict(msg, preserving_proto_field_name=True)
 
 
 @org_app.command("create")
@@ -80,10 +54,10 @@ def org_create(
     try:
         session = Session(admin_token())
     except LookupError as exc:
-        raise _fail(str(exc), 2) from None
+        raise fail(str(exc), 2) from None
     with session.channel("membership") as channel:
         stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        created = _rpc(
+        created = rpc(
             lambda: session.call(
                 stub.CreateOrg,
                 membership_pb2.CreateOrgRequest(
@@ -93,7 +67,7 @@ def org_create(
         )
     Credentials().save(created.org_id, created.api_key)
     if as_json:
-        _print_json(_message(created))
+        print_json(message(created))
         return
     typer.echo(f"org_id:  {created.org_id}")
     typer.echo(f"api_key: {created.api_key}")
@@ -111,10 +85,10 @@ def member_register(
     api_key: KeyOpt = None,
 ) -> None:
     """Register a member (sign-up through the org API)."""
-    session = _org_session(org, api_key)
+    session = org_session(org, api_key)
     with session.channel("membership") as channel:
         stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        member = _rpc(
+        member = rpc(
             lambda: session.call(
                 stub.RegisterMember,
                 membership_pb2.RegisterMemberRequest(
@@ -122,38 +96,38 @@ def member_register(
                 ),
             )
         )
-    _print_json(_message(member))
+    print_json(message(member))
 
 
 @member_app.command("get")
 def member_get(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
     """Show one member."""
-    session = _org_session(org, api_key)
+    session = org_session(org, api_key)
     with session.channel("membership") as channel:
         stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        member = _rpc(
+        member = rpc(
             lambda: session.call(
                 stub.GetMember, membership_pb2.GetMemberRequest(member_id=member_id)
             )
         )
-    _print_json(_message(member))
+    print_json(message(member))
 
 
 @member_app.command("export")
 def member_export(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
     """Everything every service holds of a member, as one JSON document (access right)."""
-    session = _org_session(org, api_key)
+    session = org_session(org, api_key)
     stores: dict[str, Any] = {}
     for service in STORES:
         with session.channel(service) as channel:
             stub = data_subject_pb2_grpc.DataSubjectStoreStub(channel)
-            receipt = _rpc(
+            receipt = rpc(
                 lambda stub=stub: session.call(
                     stub.Export, data_subject_pb2.SubjectRequest(subject_id=member_id)
                 )
             )
         stores[service] = json.loads(receipt.document_json)
-    _print_json(
+    print_json(
         {"subject_id": member_id, "exported_at": datetime.now(UTC).isoformat(), "stores": stores}
     )
 
@@ -161,23 +135,23 @@ def member_export(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) ->
 @member_app.command("erase")
 def member_erase(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
     """Erase a member from every service, then shred their key; prints the receipts."""
-    session = _org_session(org, api_key)
+    session = org_session(org, api_key)
     receipts = []
     for service in STORES:
         with session.channel(service) as channel:
             stub = data_subject_pb2_grpc.DataSubjectStoreStub(channel)
-            receipt = _rpc(
+            receipt = rpc(
                 lambda stub=stub: session.call(
                     stub.Erase, data_subject_pb2.SubjectRequest(subject_id=member_id)
                 )
             )
-        receipts.append(_message(receipt))
+        receipts.append(message(receipt))
     with session.channel("erasure") as channel:
         stub = keyring_pb2_grpc.KeyringStub(channel)
-        shred = _rpc(
+        shred = rpc(
             lambda: session.call(stub.ShredKey, keyring_pb2.KeyRequest(subject_id=member_id))
         )
-    _print_json({"subject_id": member_id, "receipts": receipts, "key": _message(shred)})
+    print_json({"subject_id": member_id, "receipts": receipts, "key": message(shred)})
 
 
 @dev_app.command("up")

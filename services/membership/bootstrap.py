@@ -23,6 +23,7 @@ from services.membership.entrypoints.grpc_api import (
     InternalDirectoryServicer,
     MembershipServicer,
 )
+from services.membership.service_layer.api_keys import ApiKeyHandlers
 from services.membership.service_layer.handlers import MembershipHandlers
 from services.membership.service_layer.subject_store import MemberSubjectStore
 
@@ -34,6 +35,10 @@ POLICY = {
     f"{API}CreateOrg": frozenset({SCOPE_ADMIN}),
     f"{API}RegisterMember": frozenset({"members:write"}),
     f"{API}GetMember": frozenset({"members:read"}),
+    **{
+        f"{API}{m}": frozenset({"admin"})
+        for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey", "RotateApiKey", "ListAuditEntries")
+    },
     f"{DIRECTORY}IntrospectApiKey": frozenset({SCOPE_INTERNAL}),
     f"{DIRECTORY}GetContact": frozenset({SCOPE_INTERNAL}),
     f"{DIRECTORY}GetContacts": frozenset({SCOPE_INTERNAL}),
@@ -57,9 +62,14 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
         settings.default_language,
     )
 
+    authenticator = Authenticator(
+        token, handlers.introspect, admin_token=settings.admin_token.get_secret_value()
+    )
+    keys = ApiKeyHandlers(runtime.database, on_revoked=authenticator.forget_key)
+
     def add_servicers(server: grpc.aio.Server) -> None:
         membership_pb2_grpc.add_MembershipServiceServicer_to_server(
-            MembershipServicer(handlers), server
+            MembershipServicer(handlers, keys), server
         )
         membership_pb2_grpc.add_InternalDirectoryServicer_to_server(
             InternalDirectoryServicer(handlers), server
@@ -79,8 +89,6 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
             "privacy.v1.DataSubjectStore",
         ],
         POLICY,
-        Authenticator(
-            token, handlers.introspect, admin_token=settings.admin_token.get_secret_value()
-        ),
+        authenticator,
     )
     return runtime

@@ -18,7 +18,8 @@ from services.common.db.tables import outbox
 from services.common.envelope import new_envelope
 from services.common.outbox import outbox_row
 from services.common.topics import MEMBER_REGISTERED
-from services.membership.adapters.orm import members, orgs
+from services.membership.adapters.audit import Change
+from services.membership.adapters.orm import audit_log, members, orgs
 from services.membership.adapters.repository import member_row
 from services.membership.adapters.signup_writer import SignupWriter
 from tests.integration.conftest import SERVICES_DIR
@@ -44,7 +45,7 @@ async def membership_db(database_url: str) -> AsyncIterator[Database]:
     await db.close()
 
 
-def signup(member_id: str, email_index: str) -> tuple[dict, dict]:
+def signup(member_id: str, email_index: str) -> tuple[dict, dict, dict]:
     sealed = {f: b"\x01sealed" for f in ("name", "email", "phone")}
     event = new_envelope(
         "membership.member-registered",
@@ -55,6 +56,7 @@ def signup(member_id: str, email_index: str) -> tuple[dict, dict]:
     return (
         member_row(member_id, ORG, sealed, email_index, "nb", "pending", datetime.now(UTC)),
         outbox_row(MEMBER_REGISTERED, event),
+        Change("api-key:k1", "member.registered", member_id, ("name",)).row(ORG),
     )
 
 
@@ -70,6 +72,7 @@ async def test_sign_ups_arriving_together_are_all_written_with_their_events(
     await asyncio.gather(*(writer.write(*signup(f"m-{i}", f"idx-{i}")) for i in range(25)))
     assert await count(membership_db, members) == 25
     assert await count(membership_db, outbox) == 25
+    assert await count(membership_db, audit_log) == 25
 
 
 async def test_a_second_sign_up_of_an_address_fails_alone(membership_db: Database) -> None:
@@ -88,3 +91,4 @@ async def test_a_second_sign_up_of_an_address_fails_alone(membership_db: Databas
         keys = set((await session.scalars(select(outbox.c.key))).all())
     assert ids == {"first", "a", "b"}
     assert keys == {"first", "a", "b"}  # no event for the sign-up that failed
+    assert await count(membership_db, audit_log) == 3

@@ -31,6 +31,16 @@ class Principal:
     kind: str  # "org", "service" or "admin"
     org_id: str = ""
     scopes: frozenset[str] = field(default_factory=frozenset)
+    key_id: str = ""  # for org keys
+
+    @property
+    def actor(self) -> str:
+        """Who did it, as the audit log names them."""
+        return (
+            f"api-key:{self.key_id}"
+            if self.kind == "org"
+            else {"admin": "platform-admin"}.get(self.kind, self.kind)
+        )
 
     def require(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -92,3 +102,9 @@ class Authenticator:
             raise Unauthenticated("invalid or revoked API key")
         self._cache[token] = (time.monotonic() + self._ttl, principal)
         return principal
+
+    def forget_key(self, key_id: str) -> None:
+        """Drop a revoked key at once instead of when its cache entry expires."""
+        for token, (_, principal) in list(self._cache.items()):
+            if principal.key_id == key_id:
+                del self._cache[token]

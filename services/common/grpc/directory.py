@@ -20,6 +20,8 @@ def remote_api_key_resolver(membership: ServiceClient):  # type: ignore[no-untyp
             if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
                 return None
             raise
-        return Principal(kind="org", org_id=found.org_id, scopes=frozenset(found.scopes))
+        return Principal(
+            kind="org", org_id=found.org_id, scopes=frozenset(found.scopes), key_id=found.key_id
+        )
 
     return resolve

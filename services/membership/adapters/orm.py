@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     ForeignKey,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -32,8 +34,25 @@ api_keys = Table(
     Column("org_id", String(36), ForeignKey("orgs.id"), nullable=False, index=True),
     Column("secret_hash", String(64), nullable=False),
     Column("scopes", String(200), nullable=False),  # space-separated
+    Column("label", String(100), nullable=False, server_default=""),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+# Changes to members, keys and the org: who, what, when, which fields. Never the values.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("org_id", String(36), ForeignKey("orgs.id"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(50), nullable=False),
+    Column("object_type", String(30), nullable=False),
+    Column("object_id", String(36), nullable=False, index=True),
+    Column("fields", String(500), nullable=False, server_default=""),  # space-separated
 )
 
 members = Table(

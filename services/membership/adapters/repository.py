@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,7 +59,13 @@ class Repository:
         return await self.session.scalar(select(orgs.c.id).where(orgs.c.org_number == org_number))
 
     async def add_api_key(
-        self, key_id: str, org_id: str, secret_hash: str, scopes: list[str], now: datetime
+        self,
+        key_id: str,
+        org_id: str,
+        secret_hash: str,
+        scopes: tuple[str, ...],
+        now: datetime,
+        label: str = "",
     ) -> None:
         await self.session.execute(
             insert(api_keys).values(
@@ -67,8 +73,20 @@ class Repository:
                 org_id=org_id,
                 secret_hash=secret_hash,
                 scopes=" ".join(scopes),
+                label=label,
                 created_at=now,
             )
+        )
+
+    async def api_keys_of(self, org_id: str, include_revoked: bool) -> list[Row]:
+        query = select(api_keys).where(api_keys.c.org_id == org_id)
+        if not include_revoked:
+            query = query.where(api_keys.c.revoked_at.is_(None))
+        return list((await self.session.execute(query.order_by(api_keys.c.created_at))).all())
+
+    async def revoke_api_key(self, key_id: str, now: datetime) -> None:
+        await self.session.execute(
+            update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=now)
         )
 
     async def api_key(self, key_id: str) -> Row | None:

@@ -1,7 +1,7 @@
 """Group commit for sign-ups. Sign-ups that arrive while a write is under way are written
-together: one transaction, one multi-row insert of members and one of their events. If a
-group hits a constraint (an address already a member), its sign-ups are written one by one,
-so that only the colliding one fails."""
+together: one transaction, one multi-row insert each of members, their events and their audit
+entries. If a group hits a constraint (an address already a member), its sign-ups are written
+one by one, so that only the colliding one fails."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from typing import Any
 
 from services.common.db.engine import Database
 from services.common.outbox import OUTBOX_INSERT
+from services.membership.adapters.audit import INSERT_AUDIT
 from services.membership.adapters.repository import INSERT_MEMBER
 
-Pending = tuple[dict[str, Any], dict[str, Any], asyncio.Future[None]]
+Rows = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # member, event, audit entry
+Pending = tuple[Rows, asyncio.Future[None]]
 
 
 class SignupWriter:
@@ -22,11 +24,13 @@ class SignupWriter:
         self._pending: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def write(self, member: dict[str, Any], event: dict[str, Any]) -> None:
-        """Returns once the member and the event are committed; raises what the insert
-        raised (IntegrityError for a second sign-up of the same address)."""
+    async def write(
+        self, member: dict[str, Any], event: dict[str, Any], audit_entry: dict[str, Any]
+    ) -> None:
+        """Returns once all three rows are committed; raises what the insert raised
+        (IntegrityError for a second sign-up of the same address)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((member, event, done))
+        self._pending.append(((member, event, audit_entry), done))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
         await done
@@ -36,28 +40,40 @@ class SignupWriter:
             group = self._pending[: self.max_group]
             del self._pending[: self.max_group]
             try:
-                await self._insert([m for m, _, _ in group], [e for _, e, _ in group])
-            except Exception:
-                for member, event, done in group:
-                    await self._write_one(member, event, done)
-                continue
-            for _, _, done in group:
-                if not done.done():
-                    done.set_result(None)
+                await self._write_group(group)
+            except BaseException as exc:
+                # Whatever happened, no caller may be left waiting.
+                for _, done in group:
+                    _settle(done, exc)
+                if not isinstance(exc, Exception):
+                    raise
 
-    async def _write_one(
-        self, member: dict[str, Any], event: dict[str, Any], done: asyncio.Future[None]
-    ) -> None:
+    async def _write_group(self, group: list[Pending]) -> None:
         try:
-            await self._insert([member], [event])
-        except Exception as exc:
-            if not done.done():
-                done.set_exception(exc)
-        else:
-            if not done.done():
-                done.set_result(None)
+            await self._insert([rows for rows, _ in group])
+        except Exception:
+            for rows, done in group:
+                try:
+                    await self._insert([rows])
+                except Exception as exc:
+                    _settle(done, exc)
+                else:
+                    _settle(done)
+            return
+        for _, done in group:
+            _settle(done)
 
-    async def _insert(self, members: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    async def _insert(self, group: list[Rows]) -> None:
         async with self.database.transaction() as session:
-            await session.execute(INSERT_MEMBER, members)
-            await session.execute(OUTBOX_INSERT, events)
+            await session.execute(INSERT_MEMBER, [member for member, _, _ in group])
+            await session.execute(OUTBOX_INSERT, [event for _, event, _ in group])
+            await session.execute(INSERT_AUDIT, [entry for _, _, entry in group])
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None = None) -> None:
+    if done.done():  # the caller gave up (deadline, cancellation); the write stands
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -7,6 +7,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from services.common.errors import InvalidArgument
+
 PREFIX = "kt"
 
 
@@ -39,3 +41,25 @@ def parse(api_key: str) -> tuple[str, str] | None:
 
 def matches(secret: str, secret_hash: str) -> bool:
     return hmac.compare_digest(hash_secret(secret), secret_hash)
+
+
+MAX_LABEL = 100
+
+
+def validate_scopes(requested: list[str], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    """The scopes a new key gets: at least one, each one we know, in a stable order."""
+    unknown = sorted(set(requested) - set(allowed))
+    if not requested:
+        raise InvalidArgument({"scopes": f"at least one of {', '.join(allowed)}"})
+    if unknown:
+        raise InvalidArgument(
+            {"scopes": f"unknown scope(s) {', '.join(unknown)}; one of {', '.join(allowed)}"}
+        )
+    return tuple(scope for scope in allowed if scope in requested)
+
+
+def validate_label(label: str) -> str:
+    label = label.strip()
+    if len(label) > MAX_LABEL:
+        raise InvalidArgument({"label": f"at most {MAX_LABEL} characters"})
+    return label

@@ -9,6 +9,8 @@ from membership.v1 import membership_pb2_grpc
 from services.common.errors import InvalidArgument, Unauthenticated
 from services.common.grpc.auth import current_principal
 from services.common.timestamps import to_timestamp
+from services.membership.service_layer.api_keys import ApiKeyHandlers, KeyInfo
+from services.membership.service_layer.audit_log import audit_page
 from services.membership.service_layer.handlers import MembershipHandlers, MemberView
 
 
@@ -25,14 +27,80 @@ def member_message(view: MemberView) -> pb.Member:
     )
 
 
+def key_message(key: KeyInfo) -> pb.ApiKeyInfo:
+    return pb.ApiKeyInfo(
+        key_id=key.key_id,
+        label=key.label,
+        scopes=list(key.scopes),
+        created_at=to_timestamp(key.created_at),
+        revoked_at=to_timestamp(key.revoked_at),
+    )
+
+
+def created_key_message(created: tuple[KeyInfo, str]) -> pb.CreatedApiKey:
+    key, plaintext = created
+    return pb.CreatedApiKey(key=key_message(key), api_key=plaintext)
+
+
 class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
-    def __init__(self, handlers: MembershipHandlers) -> None:
+    def __init__(self, handlers: MembershipHandlers, keys: ApiKeyHandlers) -> None:
         self.handlers = handlers
+        self.keys = keys
+
+    async def CreateApiKey(
+        self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CreatedApiKey:
+        return created_key_message(
+            await self.keys.create(current_principal(), list(request.scopes), request.label)
+        )
+
+    async def ListApiKeys(
+        self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApiKeys:
+        keys = await self.keys.list(current_principal().org_id, request.include_revoked)
+        return pb.ApiKeys(keys=[key_message(key) for key in keys])
+
+    async def RevokeApiKey(
+        self, request: pb.ApiKeyRef, context: grpc.aio.ServicerContext
+    ) -> pb.ApiKeyInfo:
+        return key_message(await self.keys.revoke(current_principal(), request.key_id))
+
+    async def RotateApiKey(
+        self, request: pb.ApiKeyRef, context: grpc.aio.ServicerContext
+    ) -> pb.CreatedApiKey:
+        return created_key_message(await self.keys.rotate(current_principal(), request.key_id))
+
+    async def ListAuditEntries(
+        self, request: pb.ListAuditEntriesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AuditEntries:
+        page = await audit_page(
+            self.handlers.database,
+            current_principal().org_id,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.AuditEntries(
+            entries=[
+                pb.AuditEntry(
+                    id=e.id,
+                    at=to_timestamp(e.at),
+                    actor=e.actor,
+                    action=e.action,
+                    object_type=e.object_type,
+                    object_id=e.object_id,
+                    fields=e.fields.split(),
+                )
+                for e in page.entries
+            ],
+            next_page_token=page.next_token,
+        )
 
     async def CreateOrg(
         self, request: pb.CreateOrgRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreateOrgResponse:
-        created = await self.handlers.create_org(request.name, request.org_number, request.language)
+        created = await self.handlers.create_org(
+            current_principal().actor, request.name, request.org_number, request.language
+        )
         return pb.CreateOrgResponse(
             org_id=created.org_id, api_key=created.api_key, scopes=list(created.scopes)
         )
@@ -40,8 +108,14 @@ class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
     async def RegisterMember(
         self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext
     ) -> pb.Member:
+        principal = current_principal()
         view = await self.handlers.register_member(
-            current_principal().org_id, request.name, request.email, request.phone, request.language
+            principal.actor,
+            principal.org_id,
+            request.name,
+            request.email,
+            request.phone,
+            request.language,
         )
         return member_message(view)
 
@@ -65,7 +139,9 @@ class InternalDirectoryServicer(membership_pb2_grpc.InternalDirectoryServicer):
         principal = await self.handlers.introspect(request.api_key)
         if principal is None:
             raise Unauthenticated("invalid or revoked API key")
-        return pb.ApiKeyPrincipal(org_id=principal.org_id, scopes=sorted(principal.scopes))
+        return pb.ApiKeyPrincipal(
+            org_id=principal.org_id, scopes=sorted(principal.scopes), key_id=principal.key_id
+        )
 
     async def GetContact(
         self, request: pb.GetContactRequest, context: grpc.aio.ServicerContext

@@ -24,6 +24,8 @@ from services.common.sealing import (
     blind_index,
 )
 from services.common.topics import MEMBER_REGISTERED
+from services.membership.adapters import audit
+from services.membership.adapters.audit import Change
 from services.membership.adapters.repository import Repository, member_row
 from services.membership.adapters.signup_writer import SignupWriter
 from services.membership.domain import api_keys
@@ -88,7 +90,7 @@ class MembershipHandlers:
             self._orgs[org_id] = (time.monotonic() + ORG_CACHE_TTL_S, row)
         return row
 
-    async def create_org(self, name: str, org_number: str, language: str) -> CreatedOrg:
+    async def create_org(self, actor: str, name: str, org_number: str, language: str) -> CreatedOrg:
         draft = validate_org(name, org_number, language or self.default_language)
         org_id = str(uuid.uuid4())
         key = api_keys.mint()
@@ -100,7 +102,19 @@ class MembershipHandlers:
                 if existing:
                     raise AlreadyExists(f"org {draft.org_number} exists as {existing}", existing)
                 await repo.add_org(org_id, draft.name, draft.org_number, draft.language, now)
-                await repo.add_api_key(key.key_id, org_id, key.secret_hash, list(ORG_SCOPES), now)
+                await repo.add_api_key(
+                    key.key_id, org_id, key.secret_hash, ORG_SCOPES, now, label="first key"
+                )
+                await audit.record(
+                    session,
+                    org_id,
+                    Change(actor, "org.created", org_id, ("name", "org_number", "language")),
+                )
+                await audit.record(
+                    session,
+                    org_id,
+                    Change(actor, "api-key.created", key.key_id, ("scopes", "label")),
+                )
         except IntegrityError as exc:
             raise AlreadyExists(f"org {draft.org_number} already exists") from exc
         ORGS_CREATED.inc()
@@ -119,10 +133,12 @@ class MembershipHandlers:
             or not api_keys.matches(secret, row.secret_hash)
         ):
             return None
-        return Principal(kind="org", org_id=row.org_id, scopes=frozenset(row.scopes.split()))
+        return Principal(
+            kind="org", org_id=row.org_id, scopes=frozenset(row.scopes.split()), key_id=row.key_id
+        )
 
     async def register_member(
-        self, org_id: str, name: str, email: str, phone: str, language: str
+        self, actor: str, org_id: str, name: str, email: str, phone: str, language: str
     ) -> MemberView:
         try:
             draft = validate_member(name, email, phone, language)
@@ -156,6 +172,9 @@ class MembershipHandlers:
                     member_id, org_id, sealed, email_index, member_language, STATUS_PENDING, now
                 ),
                 outbox_row(MEMBER_REGISTERED, event),
+                Change(actor, "member.registered", member_id, (*SEALED_FIELDS, "language")).row(
+                    org_id, now
+                ),
             )
         except IntegrityError as exc:
             # This address is a member already (the reserved id is simply not used).

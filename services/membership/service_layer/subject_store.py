@@ -9,6 +9,7 @@ from services.common.errors import NotFound
 from services.common.grpc.data_subject import ErasureOutcome, Removed
 from services.common.sealing import Sealer
 from services.common.timestamps import iso
+from services.membership.adapters import audit
 from services.membership.adapters.repository import Repository
 from services.membership.metrics import MEMBERS_ERASED
 from services.membership.service_layer.handlers import MembershipHandlers
@@ -33,7 +34,13 @@ class MemberSubjectStore:
         except NotFound:
             return {"member": None}
         fields = {"name": member.name, "email": member.email, "phone": member.phone}
+        async with self.database.sessions() as session:
+            entries = await audit.about(session, org_id, subject_id)
         return {
+            "audit": [
+                {"at": iso(e.at), "actor": e.actor, "action": e.action, "fields": e.fields.split()}
+                for e in entries
+            ],
             "member": {
                 "member_id": member.member_id,
                 "org": {"id": org_id, "name": member.org_name},
@@ -51,18 +58,24 @@ class MemberSubjectStore:
                     for name, value in fields.items()
                     for c, p, b, r in [CLASSIFICATION[name]]
                 },
-            }
+            },
         }
 
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
         async with self.database.transaction() as session:
             deleted = await Repository(session).delete_member(org_id, subject_id)
+            entries = await audit.forget_about(session, org_id, subject_id) if deleted else 0
         self.sealer.forget(subject_id)
         if not deleted:
             return ErasureOutcome()
         MEMBERS_ERASED.inc()
         return ErasureOutcome(
             removed=[
-                Removed("member-record", "member record: name, email, phone, language, status")
+                Removed("member-record", "member record: name, email, phone, language, status"),
+                Removed(
+                    "audit-entries",
+                    "audit entries about the member (field names, actors, times)",
+                    entries,
+                ),
             ]
         )

@@ -121,3 +121,19 @@ def test_principal_without_scope_is_denied() -> None:
     with pytest.raises(PermissionDenied, match="members:write"):
         ORG.require("members:write")
     ORG.require("members:read")
+
+
+async def test_a_forgotten_key_is_resolved_again() -> None:
+    calls: list[str] = []
+
+    async def resolve(token: str) -> Principal | None:
+        calls.append(token)
+        return Principal(kind="org", org_id="o", scopes=frozenset({"admin"}), key_id="k1")
+
+    auth = Authenticator("internal", resolve)
+    header = {"authorization": "Bearer kt_k1_secret"}
+    await auth.authenticate(header)
+    await auth.authenticate(header)
+    auth.forget_key("k1")
+    await auth.authenticate(header)
+    assert len(calls) == 2

@@ -55,3 +55,21 @@ def test_secret_containing_underscores_still_parses() -> None:
 )
 def test_malformed_keys_parse_to_none(api_key: str) -> None:
     assert parse(api_key) is None
+
+
+def test_scopes_are_checked_and_ordered() -> None:
+    from services.common.errors import InvalidArgument
+    from services.common.grpc.auth import ORG_SCOPES
+    from services.membership.domain.api_keys import validate_label, validate_scopes
+
+    assert validate_scopes(["admin", "members:read", "admin"], ORG_SCOPES) == (
+        "members:read",
+        "admin",
+    )
+    with pytest.raises(InvalidArgument) as unknown:
+        validate_scopes(["members:read", "root"], ORG_SCOPES)
+    assert "root" in unknown.value.field_errors["scopes"]
+    with pytest.raises(InvalidArgument):
+        validate_scopes([], ORG_SCOPES)
+    with pytest.raises(InvalidArgument):
+        validate_label("x" * 101)

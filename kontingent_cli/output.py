@@ -1,0 +1,50 @@
+"""What every CLI command shares: the credential options, calling gRPC, printing results."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import grpc
+import typer
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+
+from kontingent_cli.clients import Credentials, Session
+
+err = Console(stderr=True)
+
+OrgOpt = Annotated[str | None, typer.Option("--org", help="Org id whose saved API key to use.")]
+KeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="KONTINGENT_API_KEY", help="Org API key (overrides the saved one)."
+    ),
+]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+def org_session(org: str | None, api_key: str | None) -> Session:
+    try:
+        return Session(Credentials().api_key(org, api_key))
+    except LookupError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def rpc(call):  # type: ignore[no-untyped-def]
+    try:
+        return call()
+    except grpc.RpcError as exc:
+        raise fail(f"{exc.code().name}: {exc.details()}") from None
+
+
+def print_json(document: Any) -> None:
+    typer.echo(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def message(msg: Any) -> dict[str, Any]:
+    return MessageToDict(msg, preserving_proto_field_name=True)
