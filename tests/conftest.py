@@ -41,10 +41,18 @@ def _psql(sql: str) -> None:
     )
 
 
+# Services connect as an ordinary role, as in production: superusers bypass row-level security.
+APP_ROLE = "kontingent_app"
+
+
 def create_pg_database(name: str) -> str:
     db = f"kt_{name}_{uuid.uuid4().hex[:10]}"
-    _psql(f'CREATE DATABASE "{db}"')
-    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}"
+    _psql(
+        f"DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; "
+        "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    )
+    _psql(f'CREATE DATABASE "{db}" OWNER {APP_ROLE}')
+    return f"postgresql+asyncpg://{APP_ROLE}@127.0.0.1:5432/{db}"
 
 
 def drop_pg_database(url: str) -> None:

@@ -21,7 +21,7 @@ from services.common import logging as kit_logging
 from services.common.consumer import EventConsumer, Handler, Prefetch
 from services.common.db.engine import Database
 from services.common.db.migrations import upgrade_to_head
-from services.common.grpc.auth import Authenticator
+from services.common.grpc.auth import Authenticator, current_tenant
 from services.common.grpc.interceptor import AccessPolicy, ServiceInterceptor
 from services.common.grpc.server import GrpcServer
 from services.common.http import add_operational_pages
@@ -42,7 +42,7 @@ class Runtime:
         self.service = settings.service_name
         self.migrations = migrations
         self.metrics = ServiceMetrics(self.service)
-        self.database = Database(settings.database_url)
+        self.database = Database(settings.database_url, tenant=current_tenant)
         self.publisher = Publisher(settings.kafka_bootstrap_servers, f"kontingent-{self.service}")
         self.relay = OutboxRelay(self.database, self.publisher, self.metrics)
         self.app = faust.App(

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from kafka import KafkaConsumer, TopicPartition
 
 from kontingent_cli.devstack import Stack
+from tests.conftest import APP_ROLE
 
 T = TypeVar("T")
 CLI = [sys.executable, "-m", "kontingent_cli"]
@@ -131,7 +132,9 @@ def database_bytes(stack: Stack) -> dict[str, bytes]:
             files = sorted(Path(stack.data_dir).glob(f"{service}.db*"))
             dumps[service] = b"".join(f.read_bytes() for f in files)
         else:
+            # As the superuser, whom row-level security does not hide rows from.
             url = stack.config.database_urls[service].replace("+asyncpg", "")
+            url = url.replace(f"{APP_ROLE}@", "postgres@")
             dumps[service] = subprocess.run(
                 ["pg_dump", url], check=True, capture_output=True
             ).stdout

@@ -63,3 +63,25 @@ def test_other_orgs_member_is_not_found_and_untouchable(stack: Stack) -> None:
     # A's member is intact after B's attempts.
     still = cli_json(stack, "member", "get", member_id, "--org", a["org_id"])
     assert still["email"] == "siri@example.no"
+
+
+def test_sign_ups_of_two_orgs_at_once_all_succeed(stack: Stack) -> None:
+    """Sign-ups are written in groups; a group mixing orgs must pass row-level security."""
+    orgs = [
+        create_org(stack, "Moss Modellfly", "810000007"),
+        create_org(stack, "Skien Skiklubb", "810000015"),
+    ]
+    with grpc.insecure_channel(stack.grpc_addr("membership")) as channel:
+        stub = membership_pb2_grpc.MembershipServiceStub(channel)
+        calls = [
+            stub.RegisterMember.future(
+                membership_pb2.RegisterMemberRequest(
+                    name=f"Medlem {i}", email=f"m{i}@example.no", phone=f"+47901{i:05d}"
+                ),
+                timeout=10,
+                metadata=(("authorization", f"Bearer {orgs[i % 2]['api_key']}"),),
+            )
+            for i in range(30)
+        ]
+        members = [call.result() for call in calls]
+    assert [m.org_id for m in members] == [orgs[i % 2]["org_id"] for i in range(30)]

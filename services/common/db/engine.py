@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -29,8 +30,14 @@ def _tune_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-
     cursor.close()
 
 
+ALL_TENANTS = "*"
+SET_TENANT = text("SELECT set_config('app.org_id', :org, true)")
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tenant: Callable[[], str] = lambda: ALL_TENANTS) -> None:
+        """`tenant` names the org the current work is for (ALL_TENANTS for the service's own
+        work); on PostgreSQL every transaction tells row-level security about it."""
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         if self.is_sqlite and self.url.database:
@@ -48,7 +55,16 @@ class Database:
         )
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _tune_sqlite)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        session_class = type("TenantSession", (Session,), {})
+        if not self.is_sqlite:
+
+            def scope_to_tenant(_session: Session, _tx: object, connection: Connection) -> None:
+                connection.execute(SET_TENANT, {"org": tenant()})
+
+            event.listen(session_class, "after_begin", scope_to_tenant)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=session_class
+        )
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
         # its busy handler (up to 100 ms a try). Queueing our own writers here instead keeps
         # the loop busy with work, not sleeps. One process owns each service's file.

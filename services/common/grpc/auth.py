@@ -60,6 +60,13 @@ def current_principal() -> Principal:
     return principal
 
 
+def current_tenant() -> str:
+    """The org the current work is for: the calling org's, or "*" for service, admin and
+    background work (consumers, relay), whose queries scope themselves."""
+    principal = _current.get()
+    return principal.org_id if principal is not None and principal.kind == "org" else "*"
+
+
 def set_principal(principal: Principal) -> None:
     _current.set(principal)
 

@@ -6,6 +6,7 @@ one by one, so that only the colliding one fails."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 from services.common.db.engine import Database
@@ -32,7 +33,9 @@ class SignupWriter:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(((member, event, audit_entry), done))
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
+            # A fresh context: the group holds many orgs' sign-ups, so it must not run as the
+            # org of whichever caller happened to start it (row-level security would refuse).
+            self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
         await done
 
     async def _flush(self) -> None:
