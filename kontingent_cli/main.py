@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import typer
 from membership.v1 import membership_pb2, membership_pb2_grpc
 from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, keyring_pb2, keyring_pb2_grpc
+from rich.console import Console
+from rich.table import Table
 
 from kontingent_cli import api_keys
 from kontingent_cli.clients import Credentials, Session, admin_token
@@ -111,6 +113,82 @@ def member_get(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> No
             )
         )
     print_json(message(member))
+
+
+def _membership(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
+    session = org_session(org, api_key)
+    with session.channel("membership") as channel:
+        stub = membership_pb2_grpc.MembershipServiceStub(channel)
+        return rpc(lambda: session.call(getattr(stub, method), request))
+
+
+@member_app.command("list")
+def member_list(
+    status: Annotated[str, typer.Option(help="pending, active, grace, lapsed, cancelled")] = "",
+    page_size: Annotated[int, typer.Option(help="Members per page (1-500).")] = 50,
+    page_token: Annotated[str, typer.Option(help="From the previous page.")] = "",
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The org's members, a page at a time."""
+    page = _membership(
+        org,
+        api_key,
+        "ListMembers",
+        membership_pb2.ListMembersRequest(
+            status=status, page_size=page_size, page_token=page_token
+        ),
+    )
+    if as_json:
+        print_json(message(page))
+        return
+    table = Table("member id", "name", "email", "phone", "status", "registered")
+    for m in page.members:
+        table.add_row(
+            m.member_id, m.name, m.email, m.phone, m.status, m.registered_at.ToJsonString()
+        )
+    Console().print(table)
+    if page.next_page_token:
+        err.print(f"more: --page-token {page.next_page_token}")
+
+
+@member_app.command("update")
+def member_update(
+    member_id: str,
+    name: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    phone: Annotated[str | None, typer.Option()] = None,
+    language: Annotated[str | None, typer.Option()] = None,
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Rectify a member's details: only the options given change."""
+    changes = {
+        k: v
+        for k, v in {"name": name, "email": email, "phone": phone, "language": language}.items()
+        if v is not None
+    }
+    if not changes:
+        raise fail("give at least one of --name, --email, --phone, --language", 2)
+    request = membership_pb2.UpdateMemberRequest(member_id=member_id, **changes)
+    request.update_mask.paths.extend(changes)
+    print_json(message(_membership(org, api_key, "UpdateMember", request)))
+
+
+@member_app.command("cancel")
+def member_cancel(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
+    """Cancel a membership (the member stays in the register until erased)."""
+    print_json(
+        message(
+            _membership(
+                org,
+                api_key,
+                "CancelMembership",
+                membership_pb2.CancelMembershipRequest(member_id=member_id),
+            )
+        )
+    )
 
 
 @member_app.command("export")

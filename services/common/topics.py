@@ -32,10 +32,16 @@ class TopicSpec:
 
 
 MEMBER_REGISTERED = TopicSpec("membership.member-registered.v1")
+MEMBER_STATUS_CHANGED = TopicSpec("membership.member-status-changed.v1")
 INVOICE_ISSUED = TopicSpec("billing.invoice-issued.v1")
 MESSAGE_RECORDED = TopicSpec("notify.message-recorded.v1")
 
-CATALOG: tuple[TopicSpec, ...] = (MEMBER_REGISTERED, INVOICE_ISSUED, MESSAGE_RECORDED)
+CATALOG: tuple[TopicSpec, ...] = (
+    MEMBER_REGISTERED,
+    MEMBER_STATUS_CHANGED,
+    INVOICE_ISSUED,
+    MESSAGE_RECORDED,
+)
 
 
 def provision(

@@ -25,6 +25,7 @@ from services.membership.entrypoints.grpc_api import (
 )
 from services.membership.service_layer.api_keys import ApiKeyHandlers
 from services.membership.service_layer.handlers import MembershipHandlers
+from services.membership.service_layer.members import MemberRights
 from services.membership.service_layer.subject_store import MemberSubjectStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -35,6 +36,9 @@ POLICY = {
     f"{API}CreateOrg": frozenset({SCOPE_ADMIN}),
     f"{API}RegisterMember": frozenset({"members:write"}),
     f"{API}GetMember": frozenset({"members:read"}),
+    f"{API}ListMembers": frozenset({"members:read"}),
+    f"{API}UpdateMember": frozenset({"members:write"}),
+    f"{API}CancelMembership": frozenset({"members:write"}),
     **{
         f"{API}{m}": frozenset({"admin"})
         for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey", "RotateApiKey", "ListAuditEntries")
@@ -69,7 +73,7 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
 
     def add_servicers(server: grpc.aio.Server) -> None:
         membership_pb2_grpc.add_MembershipServiceServicer_to_server(
-            MembershipServicer(handlers, keys), server
+            MembershipServicer(handlers, keys, MemberRights(handlers)), server
         )
         membership_pb2_grpc.add_InternalDirectoryServicer_to_server(
             InternalDirectoryServicer(handlers), server

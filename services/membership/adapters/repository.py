@@ -112,6 +112,21 @@ class Repository:
             _MEMBER_BY_EMAIL, {"org_id": org_id, "email_index": email_index}
         )
 
+    async def members_page(
+        self, org_id: str, status: str | None, after_id: str, limit: int
+    ) -> list[Row]:
+        query = select(members).where(members.c.org_id == org_id, members.c.id > after_id)
+        if status is not None:
+            query = query.where(members.c.status == status)
+        return list((await self.session.execute(query.order_by(members.c.id).limit(limit))).all())
+
+    async def update_member(self, org_id: str, member_id: str, values: dict[str, object]) -> None:
+        await self.session.execute(
+            update(members)
+            .where(members.c.org_id == org_id, members.c.id == member_id)
+            .values(**values)
+        )
+
     async def delete_member(self, org_id: str, member_id: str) -> int:
         result = await self.session.execute(
             delete(members).where(members.c.org_id == org_id, members.c.id == member_id)

@@ -12,6 +12,7 @@ from services.common.timestamps import to_timestamp
 from services.membership.service_layer.api_keys import ApiKeyHandlers, KeyInfo
 from services.membership.service_layer.audit_log import audit_page
 from services.membership.service_layer.handlers import MembershipHandlers, MemberView
+from services.membership.service_layer.members import MemberRights
 
 
 def member_message(view: MemberView) -> pb.Member:
@@ -43,9 +44,35 @@ def created_key_message(created: tuple[KeyInfo, str]) -> pb.CreatedApiKey:
 
 
 class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
-    def __init__(self, handlers: MembershipHandlers, keys: ApiKeyHandlers) -> None:
+    def __init__(
+        self, handlers: MembershipHandlers, keys: ApiKeyHandlers, rights: MemberRights
+    ) -> None:
         self.handlers = handlers
         self.keys = keys
+        self.rights = rights
+
+    async def ListMembers(
+        self, request: pb.ListMembersRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Members:
+        page = await self.rights.list(
+            current_principal().org_id, request.status, request.page_size, request.page_token
+        )
+        return pb.Members(
+            members=[member_message(m) for m in page.members], next_page_token=page.next_token
+        )
+
+    async def UpdateMember(
+        self, request: pb.UpdateMemberRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Member:
+        changes = {path: getattr(request, path, "") for path in request.update_mask.paths}
+        return member_message(
+            await self.rights.update(current_principal(), request.member_id, changes)
+        )
+
+    async def CancelMembership(
+        self, request: pb.CancelMembershipRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Member:
+        return member_message(await self.rights.cancel(current_principal(), request.member_id))
 
     async def CreateApiKey(
         self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext

@@ -29,6 +29,7 @@ from services.membership.adapters.audit import Change
 from services.membership.adapters.repository import Repository, member_row
 from services.membership.adapters.signup_writer import SignupWriter
 from services.membership.domain import api_keys
+from services.membership.domain.status import PENDING
 from services.membership.domain.validation import (
     email_lookup_form,
     validate_member,
@@ -37,7 +38,7 @@ from services.membership.domain.validation import (
 from services.membership.metrics import MEMBERS_REGISTERED, ORGS_CREATED, REGISTRATIONS_REJECTED
 
 SEALED_FIELDS = ("name", "email", "phone")
-STATUS_PENDING = "pending"
+STATUS_PENDING = PENDING
 ORG_CACHE_TTL_S = 30.0
 
 
@@ -81,7 +82,7 @@ class MembershipHandlers:
         # Orgs are read on every sign-up and contact lookup and change rarely.
         self._orgs: dict[str, tuple[float, Row]] = {}
 
-    async def _org(self, repo: Repository, org_id: str) -> Row | None:
+    async def org(self, repo: Repository, org_id: str) -> Row | None:
         cached = self._orgs.get(org_id)
         if cached and cached[0] > time.monotonic():
             return cached[1]
@@ -147,7 +148,7 @@ class MembershipHandlers:
             raise
         email_index = blind_index(self.index_key, org_id, email_lookup_form(draft.email))
         async with self.database.sessions() as session:
-            org = await self._org(Repository(session), org_id)
+            org = await self.org(Repository(session), org_id)
         if org is None:
             raise NotFound("org not found")
         # No look-up first: the unique (org, email index) constraint finds a second sign-up
@@ -200,11 +201,11 @@ class MembershipHandlers:
         async with self.database.sessions() as session:
             repo = Repository(session)
             row = await repo.member(org_id, member_id)
-            org = await self._org(repo, org_id) if row is not None else None
+            org = await self.org(repo, org_id) if row is not None else None
         if row is None or org is None:
             # Also what another org's member looks like: no hint that it exists.
             raise NotFound(f"member {member_id} not found")
-        return await self._view(row, org)
+        return await self.view(row, org)
 
     async def get_contacts(self, refs: list[tuple[str, str]]) -> list[MemberView]:
         """Members by (org id, member id), many at once; the missing are left out."""
@@ -216,17 +217,17 @@ class MembershipHandlers:
                 for r in await repo.members_by_ids(sorted({m for _, m in refs}))
                 if (r.org_id, r.id) in wanted
             ]
-            orgs = {org_id: await self._org(repo, org_id) for org_id in {r.org_id for r in rows}}
+            orgs = {org_id: await self.org(repo, org_id) for org_id in {r.org_id for r in rows}}
         await self.sealer.prefetch([r.id for r in rows])
         views = []
         for row in rows:
             try:
-                views.append(await self._view(row, orgs[row.org_id]))
+                views.append(await self.view(row, orgs[row.org_id]))
             except SubjectForgotten:
                 continue  # erased between the lookup and now
         return views
 
-    async def _view(self, row: Row, org: Row) -> MemberView:
+    async def view(self, row: Row, org: Row) -> MemberView:
         plain = await self.sealer.unseal(
             row.id, {f: getattr(row, f"{f}_sealed") for f in SEALED_FIELDS}
         )

@@ -1,0 +1,129 @@
+"""Members' rights an org handles for them: see the register, rectify, cancel. Every change
+is audited by field name and, for status, announced as an event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from membership.v1 import events_pb2
+from sqlalchemy.exc import IntegrityError
+
+from services.common.envelope import new_envelope
+from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.grpc.auth import Principal
+from services.common.outbox import add_event
+from services.common.sealing import blind_index
+from services.common.topics import MEMBER_STATUS_CHANGED
+from services.membership.adapters import audit
+from services.membership.adapters.audit import Change
+from services.membership.adapters.repository import Repository
+from services.membership.domain.status import cancelled_from, parse_status_filter
+from services.membership.domain.validation import email_lookup_form, validate_member
+from services.membership.service_layer.handlers import MembershipHandlers, MemberView
+
+UPDATABLE = ("name", "email", "phone", "language")
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class MemberPage:
+    members: list[MemberView]
+    next_token: str
+
+
+class MemberRights:
+    def __init__(self, handlers: MembershipHandlers) -> None:
+        self.handlers = handlers
+        self.database = handlers.database
+
+    async def list(self, org_id: str, status: str, page_size: int, token: str) -> MemberPage:
+        wanted = parse_status_filter(status)
+        if not 0 <= page_size <= MAX_PAGE:
+            raise InvalidArgument({"page_size": f"between 1 and {MAX_PAGE}"})
+        limit = page_size or DEFAULT_PAGE
+        async with self.database.sessions() as session:
+            repo = Repository(session)
+            rows = await repo.members_page(org_id, wanted, token, limit)
+            org = await self.handlers.org(repo, org_id)
+        await self.handlers.sealer.prefetch([row.id for row in rows])
+        views = [await self.handlers.view(row, org) for row in rows]
+        return MemberPage(views, rows[-1].id if len(rows) == limit else "")
+
+    async def update(
+        self, caller: Principal, member_id: str, changes: dict[str, str]
+    ) -> MemberView:
+        unknown = sorted(set(changes) - set(UPDATABLE))
+        if not changes or unknown:
+            raise InvalidArgument(
+                {
+                    "update_mask": f"name one or more of {', '.join(UPDATABLE)}"
+                    + (f"; not {', '.join(unknown)}" if unknown else "")
+                }
+            )
+        current = await self.handlers.get_member(caller.org_id, member_id)
+        merged = {f: changes.get(f, getattr(current, f)) for f in UPDATABLE}
+        draft = validate_member(
+            merged["name"], merged["email"], merged["phone"], merged["language"] or current.language
+        )
+        new = {
+            "name": draft.name,
+            "email": draft.email,
+            "phone": draft.phone,
+            "language": draft.language or current.language,
+        }
+        changed = tuple(f for f in UPDATABLE if new[f] != getattr(current, f))
+        if not changed:
+            return current
+        sealed = await self.handlers.sealer.seal(
+            member_id, {f: new[f] for f in ("name", "email", "phone") if f in changed}
+        )
+        values: dict[str, object] = {f"{f}_sealed": v for f, v in sealed.items()}
+        if "language" in changed:
+            values["language"] = new["language"]
+        if "email" in changed:
+            values["email_index"] = blind_index(
+                self.handlers.index_key, caller.org_id, email_lookup_form(new["email"])
+            )
+        try:
+            async with self.database.transaction() as session:
+                await Repository(session).update_member(caller.org_id, member_id, values)
+                await audit.record(
+                    session,
+                    caller.org_id,
+                    Change(caller.actor, "member.updated", member_id, changed),
+                )
+        except IntegrityError as exc:
+            raise AlreadyExists("another member of this org has that email address") from exc
+        return await self.handlers.get_member(caller.org_id, member_id)
+
+    async def cancel(self, caller: Principal, member_id: str) -> MemberView:
+        async with self.database.transaction() as session:
+            repo = Repository(session)
+            row = await repo.member(caller.org_id, member_id)
+            if row is None:
+                raise NotFound(f"member {member_id} not found")
+            new_status = cancelled_from(row.status)
+            await repo.update_member(caller.org_id, member_id, {"status": new_status})
+            await audit.record(
+                session,
+                caller.org_id,
+                Change(caller.actor, "member.cancelled", member_id, ("status",)),
+            )
+            await add_event(
+                session,
+                MEMBER_STATUS_CHANGED,
+                new_envelope(
+                    "membership.member-status-changed",
+                    events_pb2.MemberStatusChanged(
+                        member_id=member_id,
+                        org_id=caller.org_id,
+                        old_status=row.status,
+                        new_status=new_status,
+                    ),
+                    org_id=caller.org_id,
+                    subject_id=member_id,
+                ),
+            )
+        self.handlers.relay.wake()
+        return await self.handlers.get_member(caller.org_id, member_id)
