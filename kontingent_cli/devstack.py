@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import random
 import secrets
 import signal
 import socket
@@ -40,10 +41,21 @@ DEFAULT_PORTS = {
 }
 
 
+# Below the kernel's ephemeral range (32768 and up), so that the many client connections the
+# stack opens while it starts cannot take a port before the service that was given it binds.
+RANDOM_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, outside the ephemeral range."""
+    while True:
+        port = random.choice(RANDOM_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 def load_or_create_secrets(data_dir: Path) -> dict[str, str]:

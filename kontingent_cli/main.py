@@ -191,6 +191,33 @@ def member_cancel(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) ->
     )
 
 
+@member_app.command("record-login")
+def member_record_login(
+    member_id: str,
+    kind: Annotated[str, typer.Option(help="login, logout or aborted")] = "login",
+    device: Annotated[str, typer.Option()] = "",
+    ip: Annotated[str, typer.Option()] = "",
+    country: Annotated[str, typer.Option()] = "",
+    city: Annotated[str, typer.Option()] = "",
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Record a session of a member in the login log (the last 10 are kept)."""
+    request = membership_pb2.RecordLoginRequest(
+        member_id=member_id, kind=kind, device=device, ip=ip, country=country, city=city
+    )
+    print_json(message(_membership(org, api_key, "RecordLogin", request)))
+
+
+@member_app.command("logins")
+def member_logins(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
+    """A member's login log, newest first."""
+    entries = _membership(
+        org, api_key, "ListLogins", membership_pb2.ListLoginsRequest(member_id=member_id)
+    ).entries
+    print_json([message(entry) for entry in entries])
+
+
 @member_app.command("export")
 def member_export(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
     """Everything every service holds of a member, as one JSON document (access right)."""

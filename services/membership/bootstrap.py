@@ -25,6 +25,7 @@ from services.membership.entrypoints.grpc_api import (
 )
 from services.membership.service_layer.api_keys import ApiKeyHandlers
 from services.membership.service_layer.handlers import MembershipHandlers
+from services.membership.service_layer.logins import LoginLog
 from services.membership.service_layer.members import MemberRights
 from services.membership.service_layer.subject_store import MemberSubjectStore
 
@@ -39,6 +40,8 @@ POLICY = {
     f"{API}ListMembers": frozenset({"members:read"}),
     f"{API}UpdateMember": frozenset({"members:write"}),
     f"{API}CancelMembership": frozenset({"members:write"}),
+    f"{API}RecordLogin": frozenset({"members:write"}),
+    f"{API}ListLogins": frozenset({"members:read"}),
     **{
         f"{API}{m}": frozenset({"admin"})
         for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey", "RotateApiKey", "ListAuditEntries")
@@ -73,7 +76,7 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
 
     def add_servicers(server: grpc.aio.Server) -> None:
         membership_pb2_grpc.add_MembershipServiceServicer_to_server(
-            MembershipServicer(handlers, keys, MemberRights(handlers)), server
+            MembershipServicer(handlers, keys, MemberRights(handlers), LoginLog(handlers)), server
         )
         membership_pb2_grpc.add_InternalDirectoryServicer_to_server(
             InternalDirectoryServicer(handlers), server

@@ -70,3 +70,17 @@ members = Table(
     Column("registered_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("org_id", "email_index", name="uq_members_org_email"),
 )
+
+# The last 10 sessions of each member; device, IP and place are sealed with the member's key.
+login_log = Table(
+    "login_log",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("org_id", String(36), ForeignKey("orgs.id"), nullable=False),
+    Column("member_id", String(36), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("details_sealed", LargeBinary, nullable=False),  # JSON: device, ip, country, city
+)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import grpc
 from membership.v1 import membership_pb2 as pb
 from membership.v1 import membership_pb2_grpc
@@ -12,6 +14,7 @@ from services.common.timestamps import to_timestamp
 from services.membership.service_layer.api_keys import ApiKeyHandlers, KeyInfo
 from services.membership.service_layer.audit_log import audit_page
 from services.membership.service_layer.handlers import MembershipHandlers, MemberView
+from services.membership.service_layer.logins import Login, LoginLog
 from services.membership.service_layer.members import MemberRights
 
 
@@ -25,6 +28,18 @@ def member_message(view: MemberView) -> pb.Member:
         language=view.language,
         status=view.status,
         registered_at=to_timestamp(view.registered_at),
+    )
+
+
+def login_message(login: Login) -> pb.LoginEntry:
+    d = login.details
+    return pb.LoginEntry(
+        kind=login.kind,
+        at=to_timestamp(login.at),
+        device=d.device,
+        ip=d.ip,
+        country=d.country,
+        city=d.city,
     )
 
 
@@ -45,11 +60,38 @@ def created_key_message(created: tuple[KeyInfo, str]) -> pb.CreatedApiKey:
 
 class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
     def __init__(
-        self, handlers: MembershipHandlers, keys: ApiKeyHandlers, rights: MemberRights
+        self,
+        handlers: MembershipHandlers,
+        keys: ApiKeyHandlers,
+        rights: MemberRights,
+        logins: LoginLog,
     ) -> None:
         self.handlers = handlers
         self.keys = keys
         self.rights = rights
+        self.logins = logins
+
+    async def RecordLogin(
+        self, request: pb.RecordLoginRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LoginEntry:
+        at = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        login = await self.logins.record(
+            current_principal().org_id,
+            request.member_id,
+            request.kind,
+            at,
+            request.device,
+            request.ip,
+            request.country,
+            request.city,
+        )
+        return login_message(login)
+
+    async def ListLogins(
+        self, request: pb.ListLoginsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LoginEntries:
+        logins = await self.logins.list(current_principal().org_id, request.member_id)
+        return pb.LoginEntries(entries=[login_message(login) for login in logins])
 
     async def ListMembers(
         self, request: pb.ListMembersRequest, context: grpc.aio.ServicerContext

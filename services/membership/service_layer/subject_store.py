@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from services.common.db.engine import Database
@@ -9,10 +10,11 @@ from services.common.errors import NotFound
 from services.common.grpc.data_subject import ErasureOutcome, Removed
 from services.common.sealing import Sealer
 from services.common.timestamps import iso
-from services.membership.adapters import audit
+from services.membership.adapters import audit, login_log
 from services.membership.adapters.repository import Repository
 from services.membership.metrics import MEMBERS_ERASED
 from services.membership.service_layer.handlers import MembershipHandlers
+from services.membership.service_layer.logins import LoginLog
 
 # Declared beside the data: category, purpose, legal basis, retention of each field.
 CLASSIFICATION = {
@@ -36,7 +38,12 @@ class MemberSubjectStore:
         fields = {"name": member.name, "email": member.email, "phone": member.phone}
         async with self.database.sessions() as session:
             entries = await audit.about(session, org_id, subject_id)
+        logins = await LoginLog(self.handlers).list(org_id, subject_id)
         return {
+            "login_log": [
+                {"kind": login.kind, "at": iso(login.at), **asdict(login.details)}
+                for login in logins
+            ],
             "audit": [
                 {"at": iso(e.at), "actor": e.actor, "action": e.action, "fields": e.fields.split()}
                 for e in entries
@@ -65,17 +72,18 @@ class MemberSubjectStore:
         async with self.database.transaction() as session:
             deleted = await Repository(session).delete_member(org_id, subject_id)
             entries = await audit.forget_about(session, org_id, subject_id) if deleted else 0
+            sessions = await login_log.forget(session, org_id, subject_id)
         self.sealer.forget(subject_id)
         if not deleted:
             return ErasureOutcome()
         MEMBERS_ERASED.inc()
-        return ErasureOutcome(
-            removed=[
-                Removed("member-record", "member record: name, email, phone, language, status"),
-                Removed(
-                    "audit-entries",
-                    "audit entries about the member (field names, actors, times)",
-                    entries,
-                ),
-            ]
-        )
+        removed = [
+            Removed("member-record", "member record: name, email, phone, language, status"),
+            Removed("login-log", "sessions: time, kind, device, IP address, place", sessions),
+            Removed(
+                "audit-entries",
+                "audit entries about the member (field names, actors, times)",
+                entries,
+            ),
+        ]
+        return ErasureOutcome(removed=[item for item in removed if item.count])
