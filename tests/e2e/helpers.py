@@ -73,6 +73,17 @@ def wait_until(
         time.sleep(0.2)
 
 
+def export_once_invoiced(stack: Stack, org: dict[str, str], member_id: str) -> dict[str, Any]:
+    """The member's export once billing has invoiced them: billing and notify consume the same
+    event independently, so a welcome email does not mean the invoice is there yet."""
+
+    def export() -> dict[str, Any] | None:
+        document = cli_json(stack, "member", "export", member_id, "--org", org["org_id"])
+        return document if document["stores"]["billing"]["invoices"] else None
+
+    return wait_until(export, what=f"an invoice for {member_id}")
+
+
 def sandbox_emails(stack: Stack) -> list[dict[str, Any]]:
     folder = stack.data_dir / "sandbox" / "email"
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

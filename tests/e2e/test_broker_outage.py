@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from kontingent_cli.devstack import Stack, StackConfig
-from tests.e2e.helpers import cli_json, create_org, emails_to, metric, register, wait_until
+from tests.e2e.helpers import (
+    create_org,
+    emails_to,
+    export_once_invoiced,
+    metric,
+    register,
+    wait_until,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -53,5 +60,5 @@ def test_registration_survives_broker_outage(own_stack: Stack) -> None:
         timeout_s=30,
         what="the outbox to drain",
     )
-    export = cli_json(stack, "member", "export", member["member_id"], "--org", org["org_id"])
+    export = export_once_invoiced(stack, org, member["member_id"])
     assert len(export["stores"]["billing"]["invoices"]) == 1

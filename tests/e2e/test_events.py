@@ -14,6 +14,7 @@ from tests.e2e.helpers import (
     create_org,
     database_bytes,
     emails_to,
+    export_once_invoiced,
     metric,
     read_topic,
     register,
@@ -122,7 +123,7 @@ def test_poison_event_is_dead_lettered_and_consumers_go_on(
     member_id = register_welcomed(
         stack, events_org, "Jon Berg", "jon.berg@example.no", "+4790033445"
     )
-    export = cli_json(stack, "member", "export", member_id, "--org", events_org["org_id"])
+    export = export_once_invoiced(stack, events_org, member_id)
     assert len(export["stores"]["billing"]["invoices"]) == 1
     assert (
         metric(stack, "billing", "billing_consumer_messages_total", {"outcome": "dead_lettered"})

@@ -11,6 +11,7 @@ from tests.e2e.helpers import (
     cli_json,
     create_org,
     emails_to,
+    export_once_invoiced,
     metric,
     metrics_page,
     register,
@@ -36,8 +37,7 @@ def test_sign_up_sends_welcome_invoices_and_exports(stack: Stack, org: dict[str,
     assert "Oslo Sjakklubb" in welcome["subject"]
     assert any("Kari Nordmann" in c["value"] for c in welcome["content"])
 
-    exported = cli_json(stack, "member", "export", member["member_id"], "--org", org["org_id"])
-    stores = exported["stores"]
+    stores = export_once_invoiced(stack, org, member["member_id"])["stores"]
     assert stores["membership"]["member"]["personal_data"]["email"]["value"] == "kari@example.no"
     [invoice] = stores["billing"]["invoices"]
     assert invoice["amount_ore"] == 50_000 and invoice["status"] == "open"
