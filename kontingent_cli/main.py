@@ -191,6 +191,33 @@ def member_cancel(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) ->
     )
 
 
+@member_app.command("restrict")
+def member_restrict(
+    member_id: str,
+    lift: Annotated[bool, typer.Option("--lift", help="End the restriction.")] = False,
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Restrict processing of a member's data (GDPR art. 18), or lift it."""
+    request = membership_pb2.SetRestrictionRequest(member_id=member_id, restricted=not lift)
+    print_json(message(_membership(org, api_key, "SetRestriction", request)))
+
+
+@member_app.command("object")
+def member_object(
+    member_id: str,
+    purpose: Annotated[str, typer.Option(help="e.g. marketing, newsletter")],
+    withdraw: Annotated[bool, typer.Option("--withdraw", help="Withdraw the objection.")] = False,
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Record a member's objection to a purpose (GDPR art. 21), or withdraw it."""
+    request = membership_pb2.SetObjectionRequest(
+        member_id=member_id, purpose=purpose, objecting=not withdraw
+    )
+    print_json(message(_membership(org, api_key, "SetObjection", request)))
+
+
 @member_app.command("record-login")
 def member_record_login(
     member_id: str,

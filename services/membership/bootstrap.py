@@ -40,6 +40,8 @@ POLICY = {
     f"{API}ListMembers": frozenset({"members:read"}),
     f"{API}UpdateMember": frozenset({"members:write"}),
     f"{API}CancelMembership": frozenset({"members:write"}),
+    f"{API}SetRestriction": frozenset({"members:write"}),
+    f"{API}SetObjection": frozenset({"members:write"}),
     f"{API}RecordLogin": frozenset({"members:write"}),
     f"{API}ListLogins": frozenset({"members:read"}),
     **{

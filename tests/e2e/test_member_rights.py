@@ -108,3 +108,31 @@ def test_cancel_is_an_event_and_cannot_repeat(stack: Stack, rights_org: dict[str
     stranger = create_org(stack, "Gjøvik Golf", "810000031")
     foreign = cli(stack, "member", "cancel", member["member_id"], "--org", stranger["org_id"])
     assert foreign.returncode == 1 and "NOT_FOUND" in foreign.stderr
+
+
+def test_restriction_and_objection_are_flags_others_can_read(
+    stack: Stack, rights_org: dict[str, str]
+) -> None:
+    org = rights_org["org_id"]
+    member = register(stack, rights_org, "Ole Berg", "ole.berg@example.no", "+4790088004")
+    mid = member["member_id"]
+    restricted = cli_json(stack, "member", "restrict", mid, "--org", org)
+    assert restricted["restricted"] is True
+    objected = cli_json(stack, "member", "object", mid, "--purpose", "marketing", "--org", org)
+    assert objected["objections"] == ["marketing"] and objected["restricted"] is True
+    lifted = cli_json(stack, "member", "restrict", mid, "--lift", "--org", org)
+    assert "restricted" not in lifted  # false: proto3 leaves it out
+    withdrawn = cli_json(
+        stack, "member", "object", mid, "--purpose", "marketing", "--withdraw", "--org", org
+    )
+    assert "objections" not in withdrawn
+
+    actions = [
+        e["action"]
+        for e in cli_json(stack, "audit", "list", "--org", org, "--json")["entries"]
+        if e["object_id"] == mid
+    ]
+    assert actions.count("member.restriction-set") == 2
+    assert actions.count("member.objection-set") == 2
+    bad = cli(stack, "member", "object", mid, "--purpose", "Marketing!", "--org", org)
+    assert bad.returncode == 1 and "purpose" in bad.stderr

@@ -68,6 +68,9 @@ members = Table(
     Column("language", String(2), nullable=False),
     Column("status", String(16), nullable=False),
     Column("registered_at", DateTime(timezone=True), nullable=False),
+    # GDPR art. 18 and 21: processing restricted since; purposes objected to (space-separated)
+    Column("restricted_at", DateTime(timezone=True), nullable=True),
+    Column("objections", String(500), nullable=False, server_default=""),
     UniqueConstraint("org_id", "email_index", name="uq_members_org_email"),
 )
 

@@ -28,6 +28,8 @@ def member_message(view: MemberView) -> pb.Member:
         language=view.language,
         status=view.status,
         registered_at=to_timestamp(view.registered_at),
+        restricted=view.restricted,
+        objections=list(view.objections),
     )
 
 
@@ -109,6 +111,22 @@ class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
         changes = {path: getattr(request, path, "") for path in request.update_mask.paths}
         return member_message(
             await self.rights.update(current_principal(), request.member_id, changes)
+        )
+
+    async def SetRestriction(
+        self, request: pb.SetRestrictionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Member:
+        return member_message(
+            await self.rights.restrict(current_principal(), request.member_id, request.restricted)
+        )
+
+    async def SetObjection(
+        self, request: pb.SetObjectionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Member:
+        return member_message(
+            await self.rights.object_to(
+                current_principal(), request.member_id, request.purpose, request.objecting
+            )
         )
 
     async def CancelMembership(
@@ -233,4 +251,6 @@ def contact_message(view: MemberView) -> pb.Contact:
         email=view.email,
         phone=view.phone,
         language=view.language,
+        restricted=view.restricted,
+        objections=list(view.objections),
     )

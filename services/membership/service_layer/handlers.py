@@ -60,6 +60,8 @@ class MemberView:
     status: str
     registered_at: datetime
     org_name: str = ""
+    restricted: bool = False
+    objections: tuple[str, ...] = ()
 
 
 class MembershipHandlers:
@@ -241,4 +243,6 @@ class MembershipHandlers:
             row.status,
             row.registered_at,
             org.name,
+            row.restricted_at is not None,
+            tuple(row.objections.split()),
         )

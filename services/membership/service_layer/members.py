@@ -4,6 +4,7 @@ is audited by field name and, for status, announced as an event."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from membership.v1 import events_pb2
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +18,7 @@ from services.common.topics import MEMBER_STATUS_CHANGED
 from services.membership.adapters import audit
 from services.membership.adapters.audit import Change
 from services.membership.adapters.repository import Repository
+from services.membership.domain.objections import with_objection
 from services.membership.domain.status import cancelled_from, parse_status_filter
 from services.membership.domain.validation import email_lookup_form, validate_member
 from services.membership.service_layer.handlers import MembershipHandlers, MemberView
@@ -96,6 +98,48 @@ class MemberRights:
         except IntegrityError as exc:
             raise AlreadyExists("another member of this org has that email address") from exc
         return await self.handlers.get_member(caller.org_id, member_id)
+
+    async def restrict(self, caller: Principal, member_id: str, restricted: bool) -> MemberView:
+        """Restriction of processing: kept, but used only for what law or contract requires."""
+        current = await self.handlers.get_member(caller.org_id, member_id)
+        if current.restricted != restricted:
+            await self._set(
+                caller,
+                member_id,
+                "member.restriction-set",
+                ("restricted",),
+                {"restricted_at": datetime.now(UTC) if restricted else None},
+            )
+        return await self.handlers.get_member(caller.org_id, member_id)
+
+    async def object_to(
+        self, caller: Principal, member_id: str, purpose: str, objecting: bool
+    ) -> MemberView:
+        current = await self.handlers.get_member(caller.org_id, member_id)
+        objections = with_objection(current.objections, purpose, objecting)
+        if objections != current.objections:
+            await self._set(
+                caller,
+                member_id,
+                "member.objection-set",
+                ("objections",),
+                {"objections": " ".join(objections)},
+            )
+        return await self.handlers.get_member(caller.org_id, member_id)
+
+    async def _set(
+        self,
+        caller: Principal,
+        member_id: str,
+        action: str,
+        fields: tuple[str, ...],
+        values: dict[str, object],
+    ) -> None:
+        async with self.database.transaction() as session:
+            await Repository(session).update_member(caller.org_id, member_id, values)
+            await audit.record(
+                session, caller.org_id, Change(caller.actor, action, member_id, fields)
+            )
 
     async def cancel(self, caller: Principal, member_id: str) -> MemberView:
         async with self.database.transaction() as session:
