@@ -197,9 +197,6 @@ class Stack:
     def signal(self, name: str, sig: signal.Signals) -> None:
         self.processes[name].send_signal(sig)
 
-    def stop_process(self, name: str, grace_s: float = 15.0) -> None:
-        self.stop_processes([name], grace_s)
-
     def stop_processes(self, names: list[str], grace_s: float = 15.0) -> None:
         """SIGTERM all at once, then wait; whatever outlives the grace period is killed."""
         procs = [

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
-from privacy.v1 import data_subject_pb2_grpc
-
 from services.billing.config import BillingSettings
 from services.billing.service_layer.handlers import BillingHandlers
 from services.billing.service_layer.subject_store import InvoiceSubjectStore
 from services.common.grpc.auth import Authenticator, data_subject_policy
 from services.common.grpc.client import ServiceClient
-from services.common.grpc.data_subject import DataSubjectServicer
+from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
 from services.common.grpc.directory import remote_api_key_resolver
 from services.common.runtime import Runtime
 from services.common.topics import MEMBER_REGISTERED
@@ -32,14 +29,9 @@ def bootstrap(settings: BillingSettings) -> Runtime:
         runtime.database, settings.pseudonym_key.get_secret_value().encode()
     )
 
-    def add_servicers(server: grpc.aio.Server) -> None:
-        data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
-            DataSubjectServicer("billing", store), server
-        )
-
     runtime.serve_grpc(
-        add_servicers,
-        ["privacy.v1.DataSubjectStore"],
+        lambda server: add_data_subject_store(server, "billing", store),
+        [DATA_SUBJECT_SERVICE],
         data_subject_policy(),
         Authenticator(token, remote_api_key_resolver(membership)),
     )

@@ -44,9 +44,5 @@ class Unauthenticated(ServiceError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
-class Unavailable(ServiceError):
-    code = grpc.StatusCode.UNAVAILABLE
-
-
 class PermanentFailure(Exception):
     """A message that can never be processed (malformed, unknown schema): dead-letter it now."""

@@ -60,15 +60,15 @@ class Sealer:
         self._cache: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._max_cached = max_cached
 
-    async def key_for(self, subject_id: str, org_id: str = "", create: bool = False) -> bytes:
+    async def key_for(self, subject_id: str) -> bytes:
+        """The subject's key; keys are created by the keyring (ReserveKeys), never here."""
         cached = self._cache.get(subject_id)
         if cached and cached[0] > time.monotonic():
             return cached[1]
-        request = keyring_pb2.KeyRequest(subject_id=subject_id, org_id=org_id)
+        request = keyring_pb2.KeyRequest(subject_id=subject_id)
         try:
             stub = keyring_pb2_grpc.KeyringStub(self._client.channel)
-            method = stub.GetOrCreateKey if create else stub.GetKey
-            data_key = await self._client.call(method, request)
+            data_key = await self._client.call(stub.GetKey, request)
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.NOT_FOUND):
                 raise SubjectForgotten(f"subject {subject_id} has no data key") from exc
@@ -99,10 +99,8 @@ class Sealer:
     def forget(self, subject_id: str) -> None:
         self._cache.pop(subject_id, None)
 
-    async def seal(
-        self, subject_id: str, fields: dict[str, str], *, org_id: str = "", create: bool = False
-    ) -> dict[str, bytes]:
-        key = await self.key_for(subject_id, org_id, create=create)
+    async def seal(self, subject_id: str, fields: dict[str, str]) -> dict[str, bytes]:
+        key = await self.key_for(subject_id)
         return {name: seal_with(key, subject_id, name, value) for name, value in fields.items()}
 
     async def unseal(self, subject_id: str, fields: dict[str, bytes]) -> dict[str, str]:

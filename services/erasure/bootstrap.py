@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from privacy.v1 import data_subject_pb2_grpc, keyring_pb2_grpc
+from privacy.v1 import keyring_pb2_grpc
 
 from services.common.grpc.auth import (
     SCOPE_INTERNAL,
@@ -14,7 +14,7 @@ from services.common.grpc.auth import (
     data_subject_policy,
 )
 from services.common.grpc.client import ServiceClient
-from services.common.grpc.data_subject import DataSubjectServicer
+from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
 from services.common.grpc.directory import remote_api_key_resolver
 from services.common.runtime import Runtime
 from services.erasure.adapters.key_store import KeyStore
@@ -37,9 +37,7 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
 
     def add_servicers(server: grpc.aio.Server) -> None:
         keyring_pb2_grpc.add_KeyringServicer_to_server(KeyringServicer(keyring), server)
-        data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
-            DataSubjectServicer("erasure", KeyringSubjectStore(keyring)), server
-        )
+        add_data_subject_store(server, "erasure", KeyringSubjectStore(keyring))
 
     policy = {
         **{
@@ -52,7 +50,7 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
     }
     runtime.serve_grpc(
         add_servicers,
-        ["privacy.v1.Keyring", "privacy.v1.DataSubjectStore"],
+        ["privacy.v1.Keyring", DATA_SUBJECT_SERVICE],
         policy,
         Authenticator(token, remote_api_key_resolver(membership)),
     )

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import grpc
 from membership.v1 import membership_pb2_grpc
-from privacy.v1 import data_subject_pb2_grpc
 
 from services.common.grpc.auth import (
     SCOPE_ADMIN,
@@ -15,7 +14,7 @@ from services.common.grpc.auth import (
     data_subject_policy,
 )
 from services.common.grpc.client import ServiceClient
-from services.common.grpc.data_subject import DataSubjectServicer
+from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
 from services.common.runtime import Runtime
 from services.common.sealing import Sealer, SubjectReservations
 from services.membership.config import MembershipSettings
@@ -83,11 +82,8 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
         membership_pb2_grpc.add_InternalDirectoryServicer_to_server(
             InternalDirectoryServicer(handlers), server
         )
-        data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
-            DataSubjectServicer(
-                "membership", MemberSubjectStore(handlers, runtime.database, sealer)
-            ),
-            server,
+        add_data_subject_store(
+            server, "membership", MemberSubjectStore(handlers, runtime.database, sealer)
         )
 
     runtime.serve_grpc(
@@ -95,7 +91,7 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
         [
             "membership.v1.MembershipService",
             "membership.v1.InternalDirectory",
-            "privacy.v1.DataSubjectStore",
+            DATA_SUBJECT_SERVICE,
         ],
         POLICY,
         authenticator,

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import grpc
-from privacy.v1 import data_subject_pb2_grpc
-
 from services.common.grpc.auth import Authenticator, data_subject_policy
 from services.common.grpc.client import ServiceClient
-from services.common.grpc.data_subject import DataSubjectServicer
+from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
 from services.common.grpc.directory import remote_api_key_resolver
 from services.common.runtime import Runtime
 from services.common.sealing import Sealer
@@ -44,14 +41,9 @@ def bootstrap(settings: NotifySettings) -> Runtime:
     )
     store = MessageSubjectStore(runtime.database, sealer, email)
 
-    def add_servicers(server: grpc.aio.Server) -> None:
-        data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
-            DataSubjectServicer("notify", store), server
-        )
-
     runtime.serve_grpc(
-        add_servicers,
-        ["privacy.v1.DataSubjectStore"],
+        lambda server: add_data_subject_store(server, "notify", store),
+        [DATA_SUBJECT_SERVICE],
         data_subject_policy(),
         Authenticator(token, remote_api_key_resolver(membership)),
     )

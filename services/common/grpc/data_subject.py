@@ -39,6 +39,9 @@ class ErasureOutcome:
     kept: list[Kept] = field(default_factory=list)
 
 
+DATA_SUBJECT_SERVICE = "privacy.v1.DataSubjectStore"
+
+
 class SubjectStore(Protocol):
     async def export(self, org_id: str, subject_id: str) -> dict[str, Any]: ...
 
@@ -96,3 +99,9 @@ class DataSubjectServicer(data_subject_pb2_grpc.DataSubjectStoreServicer):
             ],
             erased_at=now_timestamp(),
         )
+
+
+def add_data_subject_store(server: grpc.aio.Server, store_name: str, store: SubjectStore) -> None:
+    data_subject_pb2_grpc.add_DataSubjectStoreServicer_to_server(
+        DataSubjectServicer(store_name, store), server
+    )

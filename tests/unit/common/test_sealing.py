@@ -126,9 +126,7 @@ class FakeKeyring:
                 )
             subject = request.subject_id
             if subject not in self.keys:
-                if method != "GetOrCreateKey":
-                    raise _rpc_error(grpc.StatusCode.NOT_FOUND)
-                self.keys[subject] = new_key()
+                raise _rpc_error(grpc.StatusCode.NOT_FOUND)
             key = self.keys[subject]
             if key is None:
                 raise _rpc_error(grpc.StatusCode.FAILED_PRECONDITION)
@@ -157,9 +155,10 @@ def sealer(keyring: FakeKeyring) -> Sealer:
     return Sealer(FakeKeyringClient(keyring))  # type: ignore[arg-type]
 
 
-async def test_sealer_round_trips_a_members_fields(sealer: Sealer) -> None:
+async def test_sealer_round_trips_a_members_fields(sealer: Sealer, keyring: FakeKeyring) -> None:
     fields = {"email": EMAIL, "phone": "+4791234567"}
-    sealed = await sealer.seal("member-1", fields, org_id="org-1", create=True)
+    keyring.keys["member-1"] = new_key()
+    sealed = await sealer.seal("member-1", fields)
     assert all(EMAIL.encode() not in value for value in sealed.values())
     assert await sealer.unseal("member-1", sealed) == fields
 
@@ -167,10 +166,11 @@ async def test_sealer_round_trips_a_members_fields(sealer: Sealer) -> None:
 async def test_sealer_asks_the_keyring_once_while_the_key_is_cached(
     sealer: Sealer, keyring: FakeKeyring
 ) -> None:
-    sealed = await sealer.seal("member-1", {"email": EMAIL}, org_id="org-1", create=True)
+    keyring.keys["member-1"] = new_key()
+    sealed = await sealer.seal("member-1", {"email": EMAIL})
     await sealer.unseal("member-1", sealed)
     await sealer.unseal("member-1", sealed)
-    assert keyring.calls == ["GetOrCreateKey"]
+    assert keyring.calls == ["GetKey"]
 
 
 async def test_unsealing_without_a_key_does_not_create_one(sealer: Sealer) -> None:
@@ -182,13 +182,14 @@ async def test_unsealing_without_a_key_does_not_create_one(sealer: Sealer) -> No
 async def test_a_shredded_subject_can_never_be_read_again(
     sealer: Sealer, keyring: FakeKeyring
 ) -> None:
-    sealed = await sealer.seal("member-1", {"email": EMAIL}, org_id="org-1", create=True)
+    keyring.keys["member-1"] = new_key()
+    sealed = await sealer.seal("member-1", {"email": EMAIL})
     keyring.keys["member-1"] = None  # shredded in the keyring
     sealer.forget("member-1")
     with pytest.raises(SubjectForgotten):
         await sealer.unseal("member-1", sealed)
     with pytest.raises(SubjectForgotten):
-        await sealer.seal("member-1", {"email": EMAIL}, org_id="org-1", create=True)
+        await sealer.seal("member-1", {"email": EMAIL})
 
 
 async def test_prefetch_fetches_a_batch_of_keys_in_one_call(
