@@ -33,13 +33,23 @@ class TopicSpec:
 
 MEMBER_REGISTERED = TopicSpec("membership.member-registered.v1")
 MEMBER_STATUS_CHANGED = TopicSpec("membership.member-status-changed.v1")
+CONSENT_CHANGED = TopicSpec("membership.consent-changed.v1")
+POLICY_PUBLISHED = TopicSpec("membership.policy-published.v1")
+RECONSENT_REQUESTED = TopicSpec("membership.reconsent-requested.v1")
 INVOICE_ISSUED = TopicSpec("billing.invoice-issued.v1")
+PAYMENT_SUCCEEDED = TopicSpec("billing.payment-succeeded.v1")
+DUNNING_EXHAUSTED = TopicSpec("billing.dunning-exhausted.v1")
 MESSAGE_RECORDED = TopicSpec("notify.message-recorded.v1")
 
 CATALOG: tuple[TopicSpec, ...] = (
     MEMBER_REGISTERED,
     MEMBER_STATUS_CHANGED,
+    CONSENT_CHANGED,
+    POLICY_PUBLISHED,
+    RECONSENT_REQUESTED,
     INVOICE_ISSUED,
+    PAYMENT_SUCCEEDED,
+    DUNNING_EXHAUSTED,
     MESSAGE_RECORDED,
 )
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -12,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -25,6 +28,10 @@ orgs = Table(
     Column("org_number", String(9), nullable=False, unique=True),
     Column("language", String(2), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # the org's own contact details, shown to members (not personal data of a member)
+    Column("contact_email", String(300), nullable=False, server_default=""),
+    Column("contact_phone", String(300), nullable=False, server_default=""),
+    Column("contact_address", String(300), nullable=False, server_default=""),
 )
 
 api_keys = Table(
@@ -71,6 +78,16 @@ members = Table(
     # GDPR art. 18 and 21: processing restricted since; purposes objected to (space-separated)
     Column("restricted_at", DateTime(timezone=True), nullable=True),
     Column("objections", String(500), nullable=False, server_default=""),
+    Column("type_id", String(36), nullable=True),
+    Column("form_id", String(36), nullable=True),
+    # JSON sealed with the member's key: the form's own answers and the guardian, if any
+    Column("profile_sealed", LargeBinary, nullable=True),
+    Column("period_start", Date, nullable=True),
+    Column("period_end", Date, nullable=True),  # last day covered
+    Column("policy_version", Integer, nullable=False, server_default="0"),
+    Column("terms_version", Integer, nullable=False, server_default="0"),
+    # purposes consented to now (space-separated); the history is in `consents`
+    Column("consents", String(500), nullable=False, server_default=""),
     UniqueConstraint("org_id", "email_index", name="uq_members_org_email"),
 )
 
@@ -86,4 +103,68 @@ login_log = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("kind", String(10), nullable=False),
     Column("details_sealed", LargeBinary, nullable=False),  # JSON: device, ip, country, city
+)
+
+
+def _serial() -> Column:
+    return Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
+# Privacy policy and terms versions, numbered 1, 2, ... per org and kind.
+policies = Table(
+    "policies",
+    metadata,
+    _serial(),
+    Column("org_id", String(36), ForeignKey("orgs.id"), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("url", String(500), nullable=False),
+    Column("summary", String(2000), nullable=False),
+    Column("material", Boolean, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("org_id", "kind", "version", name="uq_policies_version"),
+)
+
+# Registration forms: each publication of a key is a new, immutable version.
+forms = Table(
+    "forms",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("orgs.id"), nullable=False),
+    Column("key", String(50), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("definition", Text, nullable=False),  # JSON: fields and consent purposes
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("org_id", "key", "version", name="uq_forms_version"),
+)
+
+membership_types = Table(
+    "membership_types",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), ForeignKey("orgs.id"), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("period", String(10), nullable=False),
+    Column("kind", String(10), nullable=False),
+    Column("rollover", String(5), nullable=False, server_default=""),
+    Column("grace_days", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("org_id", "name", name="uq_membership_types_name"),
+)
+
+# Every grant and withdrawal, never updated: the evidence behind each message sent.
+consents = Table(
+    "consents",
+    metadata,
+    _serial(),
+    Column("org_id", String(36), ForeignKey("orgs.id"), nullable=False),
+    Column("member_id", String(36), nullable=False, index=True),
+    Column("purpose", String(50), nullable=False),
+    Column("granted", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("source", String(20), nullable=False),
+    Column("policy_version", Integer, nullable=False),
 )

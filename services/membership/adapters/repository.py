@@ -8,7 +8,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.membership.adapters.orm import api_keys, members, orgs
+from services.membership.adapters.orm import api_keys, members, membership_types, orgs
 
 # Built once: the sign-up path runs them for every member.
 INSERT_MEMBER = insert(members)
@@ -132,3 +132,26 @@ class Repository:
             delete(members).where(members.c.org_id == org_id, members.c.id == member_id)
         )
         return result.rowcount or 0
+
+    async def add_membership_type(self, values: dict[str, object]) -> None:
+        await self.session.execute(insert(membership_types).values(**values))
+
+    async def membership_type(self, org_id: str, type_id: str) -> Row | None:
+        return (
+            await self.session.execute(
+                select(membership_types).where(
+                    membership_types.c.org_id == org_id, membership_types.c.id == type_id
+                )
+            )
+        ).first()
+
+    async def membership_types_of(self, org_id: str) -> list[Row]:
+        return list(
+            (
+                await self.session.execute(
+                    select(membership_types)
+                    .where(membership_types.c.org_id == org_id)
+                    .order_by(membership_types.c.created_at, membership_types.c.name)
+                )
+            ).all()
+        )
