@@ -1,16 +1,57 @@
-"""Message identity and purpose. One message per (event, template, channel), so a redelivered
-event finds the message it already produced instead of sending a second one."""
+"""Message identity, purpose and class. One message per (event, template, channel), so a
+redelivered event finds the message it already produced instead of sending a second one.
+
+Every template declares here what it is for (TEMPLATES): its class and its purpose. The class
+decides who may get it (see gating.py); the purpose is what a member can object to or consent
+to, and what the message log records."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
 MESSAGE_NAMESPACE = uuid.UUID("6f1c1d0e-3b7a-4e53-9a55-8d7b0c3f2a10")
 
+# Required by the contract or the law (receipts, invoices): sent to every member, restricted
+# or not; an objection does not reach them.
 TRANSACTIONAL = "transactional"
+# About the membership (welcome, reminders, policy changes): not to restricted members, not
+# to members who object to the message's purpose.
 SERVICE = "service"
+# Only with the member's current consent to the purpose; never to restricted or objecting
+# members.
 MARKETING = "marketing"
+MESSAGE_CLASSES = (TRANSACTIONAL, SERVICE, MARKETING)
+
+# The same slugs membership accepts for objections and consents; 20 characters fit the
+# message log's purpose column.
+PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
+
+
+@dataclass(frozen=True)
+class MessageKind:
+    message_class: str
+    purpose: str
+
+    def __post_init__(self) -> None:
+        if self.message_class not in MESSAGE_CLASSES:
+            raise ValueError(f"message class {self.message_class!r}: one of {MESSAGE_CLASSES}")
+        if not PURPOSE.match(self.purpose):
+            raise ValueError(f"purpose {self.purpose!r}: a slug such as 'membership'")
+
+
+# A template without an entry here cannot be sent: the handler looks it up before rendering.
+TEMPLATES: dict[str, MessageKind] = {
+    "welcome": MessageKind(SERVICE, "membership"),
+}
+
+
+def kind_of(template: str) -> MessageKind:
+    try:
+        return TEMPLATES[template]
+    except KeyError:
+        raise LookupError(f"template {template!r} declares no class and purpose") from None
 
 
 def message_id(event_id: str, template: str, channel: str) -> str:

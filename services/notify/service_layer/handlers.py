@@ -1,5 +1,7 @@
 """Notify use cases: the welcome email after sign-up. Contact details are fetched from
-membership at send time, so a member erased meanwhile gets nothing."""
+membership at send time, so a member erased meanwhile gets nothing, and the member's
+restriction, objections and consents are checked (domain/gating.py) before anything is
+rendered, sealed or handed to a provider."""
 
 from __future__ import annotations
 
@@ -16,13 +18,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.envelope import EventContext, new_envelope, unpack
 from services.common.grpc.client import ServiceClient
+from services.common.logging import get_logger
 from services.common.outbox import add_event
 from services.common.sealing import Sealer
 from services.common.topics import MESSAGE_RECORDED
 from services.notify.adapters.repository import Repository
 from services.notify.adapters.templates import render_email
-from services.notify.domain.messages import TRANSACTIONAL, RenderedEmail, message_id
+from services.notify.domain.gating import MemberFlags, withheld_because
+from services.notify.domain.messages import RenderedEmail, kind_of, message_id
 from services.notify.metrics import MESSAGES_RECORDED, MESSAGES_SKIPPED
+
+log = get_logger(__name__)
 
 GONE = (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.FAILED_PRECONDITION)
 
@@ -72,10 +78,31 @@ class NotifyHandlers:
     async def on_member_registered(self, session: AsyncSession, envelope: Envelope) -> None:
         registered = unpack(envelope, membership_events.MemberRegistered)
         template, channel = "welcome", "email"
+        kind = kind_of(template)
         mid = message_id(envelope.event_id, template, channel)
         contact = await self.contact(registered.org_id, registered.member_id)
         if contact is None:
             MESSAGES_SKIPPED.labels(template, "member-gone").inc()
+            return
+        flags = MemberFlags(
+            restricted=contact.restricted,
+            objections=frozenset(contact.objections),
+            consents=frozenset(contact.consents),
+        )
+        reason = withheld_because(kind, flags)
+        if reason is not None:
+            # Nothing rendered, sealed, logged as a message or handed to the provider. The
+            # event counts as handled: lifting the restriction later does not send it.
+            MESSAGES_SKIPPED.labels(template, reason.value).inc()
+            log.info(
+                "message_withheld",
+                message_id=mid,
+                template=template,
+                channel=channel,
+                message_class=kind.message_class,
+                purpose=kind.purpose,
+                reason=reason.value,
+            )
             return
         rendered = render_email(
             template, contact.language, {"name": contact.name, "org_name": contact.org_name}
@@ -94,7 +121,7 @@ class NotifyHandlers:
             source_event_id=envelope.event_id,
             template=template,
             channel=channel,
-            purpose=TRANSACTIONAL,
+            purpose=kind.purpose,
             recipient_sealed=sealed["recipient"],
             subject_sealed=sealed["subject"],
             body_sealed=sealed["body"],
