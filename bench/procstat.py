@@ -53,6 +53,13 @@ def machine_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) 
     return (after[0] - before[0]) / (after[1] - before[1])
 
 
+def busy_seconds(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """CPU seconds all CPUs together were busy between two machine_jiffies() readings."""
+    if before is None or after is None:
+        return None
+    return (after[0] - before[0]) / _TICKS
+
+
 def load_average() -> str:
     try:
         with open("/proc/loadavg") as loadavg:

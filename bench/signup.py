@@ -13,13 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
 from events.v1.envelope_pb2 import Envelope
@@ -28,12 +25,19 @@ from notify.v1 import events_pb2 as notify_events
 
 from bench import procstat
 from bench.baseline import BaselineResult, assigned_consumer, run_baseline
-from kontingent_cli.devstack import Stack, StackConfig
+from bench.common import (
+    Calls,
+    bearer,
+    create_org,
+    local_stack,
+    percentile,
+    register_request,
+    run_calls,
+)
+from kontingent_cli.devstack import Stack
 from services.common.topics import MESSAGE_RECORDED
 
 TARGET_PER_S = 300.0
-ORG_NUMBER = "974760673"  # a valid organisasjonsnummer (MOD11); the stack is fresh
-RPC_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -67,19 +71,11 @@ class Welcomes:
 
 
 @dataclass
-class Phase:
-    sent_at: dict[int, float] = field(default_factory=dict)  # request index -> epoch seconds
-    answered_at: dict[int, float] = field(default_factory=dict)
-    member_of: dict[int, str] = field(default_factory=dict)
-    failures: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
 class Report:
     n: int
     concurrency: int
     warmup: int
-    phase: Phase
+    phase: Calls
     welcomes: Welcomes
     cpu: dict[str, float | None]
     cpu_wall_s: float
@@ -93,54 +89,26 @@ class Report:
 class SignupDriver:
     def __init__(self, channel: grpc.aio.Channel, api_key: str, run_id: str) -> None:
         self.stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        self.metadata = (("authorization", f"Bearer {api_key}"),)
+        self.metadata = bearer(api_key)
         self.run_id = run_id
         self.next_serial = 0  # unique across warm-up and measured phase
 
     def request(self) -> membership_pb2.RegisterMemberRequest:
         serial = self.next_serial
         self.next_serial += 1
-        return membership_pb2.RegisterMemberRequest(
-            name=f"Bench Medlem {serial}",
-            email=f"bench-{self.run_id}-{serial}@bench.kontingent.no",
-            phone=f"+479{serial % 10_000_000:07d}",  # Norwegian mobile: 9 + 7 digits
-            language="nb" if serial % 2 else "en",
+        return register_request(self.run_id, serial)
+
+    async def run(self, count: int, concurrency: int, phase: Calls | None = None) -> Calls:
+        """Fills `phase` as answers come, so a run cut short by a timeout still reports."""
+        requests = [self.request() for _ in range(count)]  # built before the clock starts
+        return await run_calls(
+            self.stub.RegisterMember, requests, concurrency, self.metadata, phase
         )
 
-    async def run(self, count: int, concurrency: int, phase: Phase | None = None) -> Phase:
-        """Fills `phase` as answers come, so a run cut short by a timeout still reports."""
-        phase = phase if phase is not None else Phase()
-        requests = [self.request() for _ in range(count)]  # built before the clock starts
-        cursor = iter(range(count))
 
-        async def worker() -> None:
-            for i in cursor:
-                phase.sent_at[i] = time.time()
-                try:
-                    member = await self.stub.RegisterMember(
-                        requests[i], timeout=RPC_TIMEOUT_S, metadata=self.metadata
-                    )
-                except grpc.aio.AioRpcError as exc:
-                    name = exc.code().name
-                    phase.failures[name] = phase.failures.get(name, 0) + 1
-                    continue
-                phase.answered_at[i] = time.time()
-                phase.member_of[i] = member.member_id
-
-        await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, count)))))
-        return phase
-
-
-async def create_org(channel: grpc.aio.Channel, admin_token: str) -> str:
-    stub = membership_pb2_grpc.MembershipServiceStub(channel)
-    created = await stub.CreateOrg(
-        membership_pb2.CreateOrgRequest(
-            name="Benk og Bane IL", org_number=ORG_NUMBER, language="nb"
-        ),
-        timeout=RPC_TIMEOUT_S,
-        metadata=(("authorization", f"Bearer {admin_token}"),),
-    )
-    return created.api_key
+def member_ids(phase: Calls) -> dict[int, str]:
+    """Request index -> the id of the member RegisterMember answered with."""
+    return {i: member.member_id for i, member in phase.replies.items()}
 
 
 async def listen(consumer, welcomes: Welcomes) -> None:  # type: ignore[no-untyped-def]
@@ -169,9 +137,10 @@ async def measure(stack: Stack, args: argparse.Namespace) -> Report:
             warm = await asyncio.wait_for(
                 driver.run(args.warmup, args.concurrency), max(1.0, deadline - time.monotonic())
             )
-            if not await welcomes.wait_for(list(warm.member_of.values()), deadline, listener):
+            warm_ids = list(member_ids(warm).values())
+            if not await welcomes.wait_for(warm_ids, deadline, listener):
                 print(
-                    f"warning: only {len(welcomes.occurred)} of {len(warm.member_of)} "
+                    f"warning: only {len(welcomes.occurred)} of {len(warm_ids)} "
                     "warm-up welcomes arrived",
                     file=sys.stderr,
                 )
@@ -179,14 +148,14 @@ async def measure(stack: Stack, args: argparse.Namespace) -> Report:
         load_before = procstat.load_average()
         cpu_before, wall_before = procstat.snapshot(pids), time.monotonic()
         machine_before = procstat.machine_jiffies()
-        phase = Phase()
+        phase = Calls()
         try:
             await asyncio.wait_for(
                 driver.run(args.n, args.concurrency, phase), max(1.0, deadline - time.monotonic())
             )
         except TimeoutError:
             timed_out = True
-        if not await welcomes.wait_for(list(phase.member_of.values()), deadline, listener):
+        if not await welcomes.wait_for(list(member_ids(phase).values()), deadline, listener):
             timed_out = True
         cpu = procstat.used(cpu_before, procstat.snapshot(pids))
         cpu_wall_s = time.monotonic() - wall_before
@@ -218,27 +187,20 @@ async def measure(stack: Stack, args: argparse.Namespace) -> Report:
     )
 
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
-
-
 def render(report: Report) -> str:
     phase, welcomes = report.phase, report.welcomes
-    accepted = len(phase.member_of)
+    member_of = member_ids(phase)
+    accepted = len(member_of)
     failed = sum(phase.failures.values())
-    done = [i for i, m in phase.member_of.items() if m in welcomes.occurred]
+    done = [i for i, m in member_of.items() if m in welcomes.occurred]
     first_sent = min(phase.sent_at.values(), default=float("nan"))
-    last_welcome = max((welcomes.occurred[phase.member_of[i]] for i in done), default=float("nan"))
+    last_welcome = max((welcomes.occurred[member_of[i]] for i in done), default=float("nan"))
     elapsed = last_welcome - first_sent
     rate = len(done) / elapsed if done and elapsed > 0 else 0.0
     last_answer = max(phase.answered_at.values(), default=float("nan"))
     api_rate = accepted / (last_answer - first_sent) if accepted else 0.0
-    by_occurred = sorted(welcomes.occurred[phase.member_of[i]] - phase.sent_at[i] for i in done)
-    by_arrival = sorted(welcomes.arrived[phase.member_of[i]] - phase.sent_at[i] for i in done)
+    by_occurred = sorted(welcomes.occurred[member_of[i]] - phase.sent_at[i] for i in done)
+    by_arrival = sorted(welcomes.arrived[member_of[i]] - phase.sent_at[i] for i in done)
     rpc = sorted(phase.answered_at[i] - phase.sent_at[i] for i in phase.answered_at)
     complete = len(done) == report.n
 
@@ -368,12 +330,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    data_dir = Path(tempfile.mkdtemp(prefix="kontingent-bench-"))
-    keep = args.keep_data
-    stack = Stack(StackConfig(data_dir=data_dir, random_ports=True))
-    try:
-        print(f"starting the stack in {data_dir} ...", file=sys.stderr, flush=True)
-        stack.start()
+    with local_stack(args.keep_data) as stack:
         print(
             f"running: {args.warmup} warm-up + {args.n} measured sign-ups ...",
             file=sys.stderr,
@@ -382,16 +339,6 @@ def main(argv: list[str] | None = None) -> int:
         # A hard stop beyond the phases' own bounds, so the run always ends.
         report = asyncio.run(asyncio.wait_for(measure(stack, args), args.timeout + 120))
         print(render(report))
-    except BaseException:
-        keep = True
-        print(f"benchmark failed; logs kept in {data_dir / 'logs'}", file=sys.stderr)
-        raise
-    finally:
-        stack.stop()
-        if keep:
-            print(f"data kept in {data_dir}", file=sys.stderr)
-        else:
-            shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 

@@ -1,0 +1,451 @@
+"""Member-API benchmark: GetMember and RegisterMember through the real membership service,
+beside a bare grpc.aio handler of the same service measured in the same run.
+
+    python -m bench.member_api --n 5000 --concurrency 32 --warmup 300 --members 1000
+
+The bare server answers GetMember and RegisterMember with a fixed Member (no interceptor, no
+auth, no database, no keyring): the ceiling for this transport and these messages. It runs in a
+child process of its own, as the real service does, and both are driven by the same client
+code from this process, with the same concurrency and the same requests (auth metadata
+included). Phases, in order: bare GetMember, real GetMember (members registered beforehand,
+ids round-robin), bare RegisterMember, real RegisterMember (unique emails). Each phase has its
+own warm-up, and starts once the stack has gone quiet (the sign-ups before it set off billing
+and notify work).
+
+Targets: real GetMember >= 60% and real RegisterMember >= 30% of the bare handler's rate.
+Starts its own stack on random loopback ports with a throwaway data directory and always stops
+it. A benchmark measures: it exits 0 whether or not a target is met, and says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import grpc
+from membership.v1 import membership_pb2, membership_pb2_grpc
+
+from bench import procstat
+from bench.common import Calls, bearer, create_org, local_stack, percentile, run_calls
+from bench.signup import SignupDriver, member_ids
+from kontingent_cli.devstack import Stack, free_port, wait_for_port
+
+# Real rate / bare rate each method should reach.
+TARGETS = {"GetMember": 0.60, "RegisterMember": 0.30}
+PLAN = (
+    ("bare", "GetMember"),
+    ("real", "GetMember"),
+    ("bare", "RegisterMember"),
+    ("real", "RegisterMember"),
+)
+# Services that consume membership.member-registered.v1: each sign-up is work for them.
+CONSUMERS = ("billing", "notify")
+# The stack counts as quiet when its processes together use less than this share of a core.
+QUIET_SHARE = 0.15
+QUIET_WINDOW_S = 0.25
+QUIET_TIMEOUT_S = 60.0
+
+# What the bare server answers: shaped like a real answer (uuid ids, sign-up-like fields).
+BARE_MEMBER = membership_pb2.Member(
+    member_id="0b9e2a8e-5d0c-4f57-9a51-3f1d2c7e8b10",
+    org_id="5e0c1d2a-8f3b-4c6d-9e7f-0a1b2c3d4e5f",
+    name="Bench Medlem 1234",
+    email="bench-0123abcd-1234@bench.kontingent.no",
+    phone="+4790001234",
+    language="nb",
+    status="pending",
+)
+BARE_MEMBER.registered_at.FromSeconds(1_767_225_600)
+
+
+# --- the bare server (child process) ------------------------------------------------------
+
+
+class BareMembership(membership_pb2_grpc.MembershipServiceServicer):
+    async def GetMember(
+        self, request: membership_pb2.GetMemberRequest, context: grpc.aio.ServicerContext
+    ) -> membership_pb2.Member:
+        return BARE_MEMBER
+
+    async def RegisterMember(
+        self, request: membership_pb2.RegisterMemberRequest, context: grpc.aio.ServicerContext
+    ) -> membership_pb2.Member:
+        return BARE_MEMBER
+
+
+async def serve_bare(port: int) -> None:
+    server = grpc.aio.server()
+    membership_pb2_grpc.add_MembershipServiceServicer_to_server(BareMembership(), server)
+    if server.add_insecure_port(f"127.0.0.1:{port}") == 0:
+        raise OSError(f"cannot listen for gRPC on 127.0.0.1:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop(0)
+
+
+@contextlib.contextmanager
+def bare_server(timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
+    """`python -m bench.member_api --serve-bare PORT` as a child process; (address, pid)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.member_api", "--serve-bare", str(port)],
+        start_new_session=True,  # stopped by us, not by a Ctrl-C meant for the benchmark
+    )
+    try:
+        wait_for_port(port, time.monotonic() + timeout_s)
+        if proc.poll() is not None:
+            raise RuntimeError(f"the bare server exited with {proc.returncode}")
+        yield f"127.0.0.1:{port}", proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+# --- measuring ----------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseResult:
+    target: str  # "bare" or "real"
+    method: str
+    calls: Calls
+    cpu: dict[str, float | None]  # process -> CPU seconds during the measured calls
+    cpu_wall_s: float  # the window the CPU figures cover
+    machine_busy_s: float | None  # CPU seconds of the whole machine in that window
+    keyring_calls: float | None  # made by membership during the measured calls
+
+    @property
+    def label(self) -> str:
+        return f"{self.target} {self.method}"
+
+    @property
+    def ok(self) -> int:
+        return len(self.calls.answered_at)
+
+    @property
+    def wall_s(self) -> float:
+        """First call sent -> last answer received."""
+        if not self.calls.answered_at:
+            return float("nan")
+        return max(self.calls.answered_at.values()) - min(self.calls.sent_at.values())
+
+    @property
+    def rate(self) -> float:
+        """Successful calls per second."""
+        wall = self.wall_s
+        return self.ok / wall if self.ok and wall > 0 else 0.0
+
+    def latencies(self) -> list[float]:
+        sent, answered = self.calls.sent_at, self.calls.answered_at
+        return sorted(answered[i] - sent[i] for i in answered)
+
+    @property
+    def others_s(self) -> float | None:
+        """CPU seconds used by processes that are not part of this benchmark."""
+        if self.machine_busy_s is None:
+            return None
+        return max(0.0, self.machine_busy_s - sum(s for s in self.cpu.values() if s is not None))
+
+
+@dataclass
+class Report:
+    args: argparse.Namespace
+    members: int
+    phases: list[PhaseResult]
+    load_before: str
+
+
+def counter(stack: Stack, service: str, name: str, **labels: str) -> float | None:
+    """The sum of a counter's samples that have `labels`, from the service's /metrics page;
+    None when the page cannot be read."""
+    try:
+        with urllib.request.urlopen(f"{stack.http_url(service)}/metrics", timeout=5) as page:
+            text = page.read().decode()
+    except OSError:
+        return None
+    wanted = [f'{key}="{value}"' for key, value in labels.items()]
+    return sum(
+        float(value)
+        for found, value in re.findall(rf"^{service}_{name}\{{([^}}]*)\}} (\S+)$", text, re.M)
+        if all(label in found.split(",") for label in wanted)
+    )
+
+
+def keyring_calls(stack: Stack) -> float | None:
+    """Calls membership has made to the keyring so far."""
+    return counter(stack, "membership", "outbound_calls_total", target="keyring")
+
+
+async def settle(stack: Stack, registered: int) -> None:
+    """Waits until billing and notify have handled every sign-up so far and the stack's
+    processes are quiet, so that a phase is not charged for the work of the one before it.
+    (A fresh stack's consumers join their groups a few seconds after it starts serving.)"""
+    deadline = time.monotonic() + QUIET_TIMEOUT_S
+    pids = {name: proc.pid for name, proc in stack.processes.items()}
+    for service in CONSUMERS:
+        while True:
+            handled = await asyncio.to_thread(
+                counter,
+                stack,
+                service,
+                "consumer_messages_total",
+                consumer=f"{service}.member-registered",
+            )
+            if handled is not None and handled >= registered:
+                break
+            if time.monotonic() > deadline:
+                print(
+                    f"warning: {service} handled {handled} of {registered} sign-ups in time",
+                    file=sys.stderr,
+                )
+                break
+            await asyncio.sleep(0.2)
+    while time.monotonic() < deadline:
+        before = procstat.snapshot(pids)
+        await asyncio.sleep(QUIET_WINDOW_S)
+        used = procstat.used(before, procstat.snapshot(pids))
+        if sum(s for s in used.values() if s is not None) < QUIET_SHARE * QUIET_WINDOW_S:
+            break
+
+
+async def measure(stack: Stack, bare_addr: str, bare_pid: int, args: argparse.Namespace) -> Report:
+    real_channel = grpc.aio.insecure_channel(stack.grpc_addr("membership"))
+    bare_channel = grpc.aio.insecure_channel(bare_addr)
+    pids = {
+        "bench client": os.getpid(),
+        "bare server": bare_pid,
+        **{name: proc.pid for name, proc in stack.processes.items()},
+    }
+    try:
+        api_key = await create_org(real_channel, stack.secrets["ADMIN_TOKEN"])
+        metadata = bearer(api_key)  # sent to both servers: the same bytes on the wire
+        stubs = {
+            "real": membership_pb2_grpc.MembershipServiceStub(real_channel),
+            "bare": membership_pb2_grpc.MembershipServiceStub(bare_channel),
+        }
+        signups = SignupDriver(real_channel, api_key, uuid.uuid4().hex[:8])
+
+        print(f"registering {args.members} members to read ...", file=sys.stderr, flush=True)
+        seeded = await signups.run(args.members, args.concurrency)
+        ids = list(member_ids(seeded).values())
+        if not ids:
+            raise RuntimeError(f"no member could be registered: {seeded.failures}")
+        registered = len(ids)  # sign-ups accepted so far: billing's and notify's work
+        turn = 0
+
+        def get_requests(count: int) -> list[membership_pb2.GetMemberRequest]:
+            nonlocal turn
+            start, turn = turn, turn + count
+            return [
+                membership_pb2.GetMemberRequest(member_id=ids[(start + i) % len(ids)])
+                for i in range(count)
+            ]
+
+        def register_requests(count: int) -> list[membership_pb2.RegisterMemberRequest]:
+            return [signups.request() for _ in range(count)]
+
+        make = {"GetMember": get_requests, "RegisterMember": register_requests}
+        load_before = procstat.load_average()
+        phases = []
+        for target, method in PLAN:
+            rpc = getattr(stubs[target], method)
+            print(f"{target} {method} ...", file=sys.stderr, flush=True)
+            if args.warmup:
+                warm = await run_calls(rpc, make[method](args.warmup), args.concurrency, metadata)
+                if (target, method) == ("real", "RegisterMember"):
+                    registered += len(warm.replies)
+            requests = make[method](args.n)  # built before the clock starts
+            await settle(stack, registered)
+            keyring_before = keyring_calls(stack)
+            cpu_before, machine_before = procstat.snapshot(pids), procstat.machine_jiffies()
+            started = time.monotonic()
+            calls = await run_calls(rpc, requests, args.concurrency, metadata)
+            cpu = procstat.used(cpu_before, procstat.snapshot(pids))
+            busy = procstat.busy_seconds(machine_before, procstat.machine_jiffies())
+            cpu_wall_s = time.monotonic() - started
+            keyring_after = keyring_calls(stack)
+            keyring = (
+                None
+                if keyring_before is None or keyring_after is None
+                else keyring_after - keyring_before
+            )
+            phases.append(PhaseResult(target, method, calls, cpu, cpu_wall_s, busy, keyring))
+    finally:
+        await real_channel.close()
+        await bare_channel.close()
+    return Report(args, len(ids), phases, load_before)
+
+
+# --- reporting ----------------------------------------------------------------------------
+
+
+def render(report: Report) -> str:
+    args = report.args
+    lines = [
+        f"Kontingent member-API benchmark: N={args.n} per phase, concurrency={args.concurrency}, "
+        f"warm-up={args.warmup} per phase, {report.members} members to read, "
+        f"{os.cpu_count()} CPUs, load average before {report.load_before}",
+        "",
+        f"  {'phase':<21}{'ok':>7}{'failed':>8}{'calls/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'max ms':>9}  failures",
+    ]
+    for phase in report.phases:
+        lat = phase.latencies()
+        failed = sum(phase.calls.failures.values())
+        lines.append(
+            f"  {phase.label:<21}{phase.ok:>7}{failed:>8}{phase.rate:>10.0f}"
+            + "".join(f"{percentile(lat, q) * 1000:>9.1f}" for q in (50, 99, 100))
+            + (f"  {dict(sorted(phase.calls.failures.items()))}" if failed else "")
+        )
+    lines += ["", "  real / bare (calls/s):"]
+    by_label = {phase.label: phase for phase in report.phases}
+    for method, target in TARGETS.items():
+        bare, real = by_label.get(f"bare {method}"), by_label.get(f"real {method}")
+        if bare is None or real is None or not bare.rate:
+            lines.append(f"    {method:<16} n/a")
+            continue
+        ratio = real.rate / bare.rate
+        failed = sum(real.calls.failures.values())
+        verdict = "MET" if ratio >= target and not failed else "NOT MET"
+        if failed:
+            verdict += f" ({failed} real calls failed)"
+        lines.append(
+            f"    {method:<16}{100 * ratio:>5.1f}%   ({real.rate:.0f} / {bare.rate:.0f})   "
+            f"target >= {100 * target:.0f}%   {verdict}"
+        )
+    lines += cpu_table(report.phases)
+    return "\n".join(lines)
+
+
+def cpu_table(phases: list[PhaseResult]) -> list[str]:
+    """CPU milliseconds per successful call by process, per phase: where the time goes."""
+    cores = os.cpu_count() or 1
+    names = [n for n in phases[0].cpu if any((p.cpu.get(n) or 0) >= 0.005 for p in phases)]
+    rows: list[tuple[str, list[str]]] = []
+
+    def per_call(seconds: float | None, phase: PhaseResult) -> str:
+        return "n/a" if seconds is None or not phase.ok else f"{1000 * seconds / phase.ok:.3f}"
+
+    for name in names:
+        rows.append((name, [per_call(p.cpu.get(name), p) for p in phases]))
+    rows.append(("not this benchmark", [per_call(p.others_s, p) for p in phases]))
+    rows.append(
+        (
+            "machine busy",
+            [
+                "n/a"
+                if p.machine_busy_s is None
+                else f"{100 * p.machine_busy_s / (cores * p.cpu_wall_s):.0f}%"
+                for p in phases
+            ],
+        )
+    )
+    busiest = []
+    for p in phases:
+        name, seconds = max(
+            ((n, s) for n, s in p.cpu.items() if s is not None), key=lambda kv: kv[1]
+        )
+        busiest.append(f"{name.split()[0]} {100 * seconds / p.cpu_wall_s:.0f}%")
+    rows.append(("busiest (% of 1 core)", busiest))
+    rows.append(
+        (
+            "keyring calls",
+            [
+                "-" if p.target == "bare" or p.keyring_calls is None else f"{p.keyring_calls:.0f}"
+                for p in phases
+            ],
+        )
+    )
+    width = max(11, *(len(cell) + 2 for _, cells in rows for cell in cells))
+    lines = [
+        "",
+        "  CPU ms per successful call during each measured phase, by process:",
+        f"    {'':<22}" + "".join(f"{p.target:>{width}}" for p in phases),
+        f"    {'':<22}" + "".join(f"{p.method:>{width}}" for p in phases),
+    ]
+    lines += [f"    {label:<22}" + "".join(f"{c:>{width}}" for c in cells) for label, cells in rows]
+    others = max((p.others_s or 0) / p.cpu_wall_s for p in phases)
+    if others > 0.1:
+        lines.append(
+            f"  note: other processes used up to {100 * others:.0f}% of a core during a phase; "
+            "the figures are disturbed"
+        )
+    return lines
+
+
+# --- command line -------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.member_api",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--n", type=int, default=5000, help="calls per phase (default 5000)")
+    parser.add_argument("--concurrency", type=int, default=32, help="calls in flight (default 32)")
+    parser.add_argument(
+        "--warmup", type=int, default=300, help="calls before each phase, not counted (default 300)"
+    )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=1000,
+        help="members registered first, read round-robin by GetMember (default 1000)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=300.0, help="seconds for the whole run (default 300)"
+    )
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep the stack's data directory (logs, SQLite files)",
+    )
+    parser.add_argument(
+        "--serve-bare",
+        type=int,
+        metavar="PORT",
+        help="internal: run only the bare server on 127.0.0.1:PORT (the benchmark starts it)",
+    )
+    args = parser.parse_args(argv)
+    if args.n < 1 or args.concurrency < 1 or args.warmup < 0 or args.members < 1:
+        parser.error("--n, --concurrency and --members must be >= 1, --warmup >= 0")
+    if args.timeout <= 0:
+        parser.error("--timeout must be > 0")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.serve_bare is not None:
+        asyncio.run(serve_bare(args.serve_bare))
+        return 0
+    with local_stack(args.keep_data) as stack, bare_server() as (bare_addr, bare_pid):
+        report = asyncio.run(
+            asyncio.wait_for(measure(stack, bare_addr, bare_pid, args), args.timeout)
+        )
+        print(render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
