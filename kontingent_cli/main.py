@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from membership.v1 import membership_pb2, membership_pb2_grpc
+from membership.v1 import membership_pb2
 from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, keyring_pb2, keyring_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from kontingent_cli import api_keys
-from kontingent_cli.clients import Credentials, Session, admin_token
+from kontingent_cli import api_keys, consents, forms, membership_types, orgs
+from kontingent_cli.member_import import member_import
 from kontingent_cli.output import (
+    JsonOpt,
     KeyOpt,
     OrgOpt,
     err,
     fail,
+    membership_call,
     message,
     org_session,
     print_json,
@@ -32,49 +34,20 @@ from kontingent_cli.output import (
 app = typer.Typer(
     help="Kontingent: members, payments and privacy for voluntary orgs.", no_args_is_help=True
 )
-org_app = typer.Typer(help="Organisations.", no_args_is_help=True)
 member_app = typer.Typer(help="Members and their rights.", no_args_is_help=True)
 dev_app = typer.Typer(help="The local stack.", no_args_is_help=True)
-app.add_typer(org_app, name="org")
+app.add_typer(orgs.org_app, name="org")
+app.add_typer(orgs.policy_app, name="policy")
+app.add_typer(forms.form_app, name="form")
+app.add_typer(consents.consent_app, name="consent")
 app.add_typer(member_app, name="member")
 app.add_typer(dev_app, name="dev")
 app.add_typer(api_keys.key_app, name="key")
 app.add_typer(api_keys.audit_app, name="audit")
+app.add_typer(membership_types.type_app, name="type")
 
 # Erase order: stores first, the keyring's own entry last; the key itself is shredded after.
 STORES = ("membership", "billing", "notify", "erasure")
-
-
-@org_app.command("create")
-def org_create(
-    name: str,
-    org_number: Annotated[str, typer.Option(help="Organisasjonsnummer (9 digits).")],
-    language: Annotated[str, typer.Option(help="nb or en")] = "nb",
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Create an org; prints its id and its first API key (shown once, saved locally)."""
-    try:
-        session = Session(admin_token())
-    except LookupError as exc:
-        raise fail(str(exc), 2) from None
-    with session.channel("membership") as channel:
-        stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        created = rpc(
-            lambda: session.call(
-                stub.CreateOrg,
-                membership_pb2.CreateOrgRequest(
-                    name=name, org_number=org_number, language=language
-                ),
-            )
-        )
-    Credentials().save(created.org_id, created.api_key)
-    if as_json:
-        print_json(message(created))
-        return
-    typer.echo(f"org_id:  {created.org_id}")
-    typer.echo(f"api_key: {created.api_key}")
-    typer.echo(f"scopes:  {' '.join(created.scopes)}")
-    err.print(f"The API key is shown once. It is saved for this CLI in {Credentials().path}.")
 
 
 @member_app.command("register")
@@ -83,43 +56,85 @@ def member_register(
     email: Annotated[str, typer.Option()],
     phone: Annotated[str, typer.Option()],
     language: Annotated[str, typer.Option(help="nb or en; default: the org's")] = "",
+    form: Annotated[str, typer.Option(help="Form key; default: default")] = "",
+    form_version: Annotated[int, typer.Option(help="0: the latest")] = 0,
+    answer: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE for a field of the form; repeatable.")
+    ] = None,
+    consent: Annotated[
+        list[str] | None, typer.Option(help="A purpose the member ticked; repeatable.")
+    ] = None,
+    accept_policy: Annotated[int, typer.Option(help="Privacy policy version accepted.")] = 0,
+    accept_terms: Annotated[int, typer.Option(help="Terms version accepted.")] = 0,
+    membership_type: Annotated[str, typer.Option("--type", help="Membership type id.")] = "",
+    guardian_name: Annotated[str, typer.Option(help="Under 15: the guardian.")] = "",
+    guardian_email: Annotated[str, typer.Option()] = "",
+    guardian_phone: Annotated[str, typer.Option()] = "",
+    guardian_consent: Annotated[
+        bool, typer.Option("--guardian-consent", help="The guardian consents.")
+    ] = False,
+    validate_only: Annotated[
+        bool, typer.Option("--validate-only", help="Check everything, store nothing.")
+    ] = False,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
 ) -> None:
     """Register a member (sign-up through the org API)."""
-    session = org_session(org, api_key)
-    with session.channel("membership") as channel:
-        stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        member = rpc(
-            lambda: session.call(
-                stub.RegisterMember,
-                membership_pb2.RegisterMemberRequest(
-                    name=name, email=email, phone=phone, language=language
-                ),
+    answers: dict[str, str] = {}
+    for item in answer or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise fail(f"--answer {item!r}: expected KEY=VALUE", 2)
+        answers[key] = value
+    request = membership_pb2.RegisterMemberRequest(
+        name=name,
+        email=email,
+        phone=phone,
+        language=language,
+        form_key=form,
+        form_version=form_version,
+        answers=answers,
+        consents=consent or [],
+        accepted_policy_version=accept_policy,
+        accepted_terms_version=accept_terms,
+        membership_type_id=membership_type,
+        validate_only=validate_only,
+    )
+    if guardian_name or guardian_email or guardian_phone or guardian_consent:
+        request.guardian.CopyFrom(
+            membership_pb2.Guardian(
+                name=guardian_name,
+                email=guardian_email,
+                phone=guardian_phone,
+                consent=guardian_consent,
             )
         )
-    print_json(message(member))
+    print_json(message(membership_call(org, api_key, "RegisterMember", request)))
+
+
+member_app.command("import")(member_import)
+
+
+@member_app.command("accept-policy")
+def member_accept_policy(
+    member_id: str,
+    policy_version: Annotated[int, typer.Option("--policy", help="The current version.")],
+    terms_version: Annotated[int, typer.Option("--terms", help="0: the current terms")] = 0,
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+) -> None:
+    """Record a member's acceptance of the current privacy policy (and terms)."""
+    request = membership_pb2.AcceptPolicyRequest(
+        member_id=member_id, policy_version=policy_version, terms_version=terms_version
+    )
+    print_json(message(membership_call(org, api_key, "AcceptPolicy", request)))
 
 
 @member_app.command("get")
 def member_get(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
     """Show one member."""
-    session = org_session(org, api_key)
-    with session.channel("membership") as channel:
-        stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        member = rpc(
-            lambda: session.call(
-                stub.GetMember, membership_pb2.GetMemberRequest(member_id=member_id)
-            )
-        )
-    print_json(message(member))
-
-
-def _membership(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
-    session = org_session(org, api_key)
-    with session.channel("membership") as channel:
-        stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        return rpc(lambda: session.call(getattr(stub, method), request))
+    request = membership_pb2.GetMemberRequest(member_id=member_id)
+    print_json(message(membership_call(org, api_key, "GetMember", request)))
 
 
 @member_app.command("list")
@@ -127,17 +142,26 @@ def member_list(
     status: Annotated[str, typer.Option(help="pending, active, grace, lapsed, cancelled")] = "",
     page_size: Annotated[int, typer.Option(help="Members per page (1-500).")] = 50,
     page_token: Annotated[str, typer.Option(help="From the previous page.")] = "",
+    membership_type: Annotated[str, typer.Option("--type", help="Membership type id.")] = "",
+    needs_reconsent: Annotated[
+        bool,
+        typer.Option("--needs-reconsent", help="Only members who must accept the policy again."),
+    ] = False,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """The org's members, a page at a time."""
-    page = _membership(
+    page = membership_call(
         org,
         api_key,
         "ListMembers",
         membership_pb2.ListMembersRequest(
-            status=status, page_size=page_size, page_token=page_token
+            status=status,
+            page_size=page_size,
+            page_token=page_token,
+            membership_type_id=membership_type,
+            needs_reconsent=needs_reconsent,
         ),
     )
     if as_json:
@@ -173,7 +197,7 @@ def member_update(
         raise fail("give at least one of --name, --email, --phone, --language", 2)
     request = membership_pb2.UpdateMemberRequest(member_id=member_id, **changes)
     request.update_mask.paths.extend(changes)
-    print_json(message(_membership(org, api_key, "UpdateMember", request)))
+    print_json(message(membership_call(org, api_key, "UpdateMember", request)))
 
 
 @member_app.command("cancel")
@@ -181,7 +205,7 @@ def member_cancel(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) ->
     """Cancel a membership (the member stays in the register until erased)."""
     print_json(
         message(
-            _membership(
+            membership_call(
                 org,
                 api_key,
                 "CancelMembership",
@@ -200,7 +224,7 @@ def member_restrict(
 ) -> None:
     """Restrict processing of a member's data (GDPR art. 18), or lift it."""
     request = membership_pb2.SetRestrictionRequest(member_id=member_id, restricted=not lift)
-    print_json(message(_membership(org, api_key, "SetRestriction", request)))
+    print_json(message(membership_call(org, api_key, "SetRestriction", request)))
 
 
 @member_app.command("object")
@@ -215,7 +239,7 @@ def member_object(
     request = membership_pb2.SetObjectionRequest(
         member_id=member_id, purpose=purpose, objecting=not withdraw
     )
-    print_json(message(_membership(org, api_key, "SetObjection", request)))
+    print_json(message(membership_call(org, api_key, "SetObjection", request)))
 
 
 @member_app.command("record-login")
@@ -233,13 +257,13 @@ def member_record_login(
     request = membership_pb2.RecordLoginRequest(
         member_id=member_id, kind=kind, device=device, ip=ip, country=country, city=city
     )
-    print_json(message(_membership(org, api_key, "RecordLogin", request)))
+    print_json(message(membership_call(org, api_key, "RecordLogin", request)))
 
 
 @member_app.command("logins")
 def member_logins(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
     """A member's login log, newest first."""
-    entries = _membership(
+    entries = membership_call(
         org, api_key, "ListLogins", membership_pb2.ListLoginsRequest(member_id=member_id)
     ).entries
     print_json([message(entry) for entry in entries])

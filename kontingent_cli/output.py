@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import grpc
 import typer
 from google.protobuf.json_format import MessageToDict
+from membership.v1 import membership_pb2_grpc
 from rich.console import Console
 
 from kontingent_cli.clients import Credentials, Session
@@ -15,6 +16,7 @@ from kontingent_cli.clients import Credentials, Session
 err = Console(stderr=True)
 
 OrgOpt = Annotated[str | None, typer.Option("--org", help="Org id whose saved API key to use.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 KeyOpt = Annotated[
     str | None,
     typer.Option(
@@ -48,3 +50,11 @@ def print_json(document: Any) -> None:
 
 def message(msg: Any) -> dict[str, Any]:
     return MessageToDict(msg, preserving_proto_field_name=True)
+
+
+def membership_call(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
+    """One call to the org API with the org's key; a gRPC error ends the command."""
+    session = org_session(org, api_key)
+    with session.channel("membership") as channel:
+        stub = membership_pb2_grpc.MembershipServiceStub(channel)
+        return rpc(lambda: session.call(getattr(stub, method), request))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import faust
@@ -65,6 +65,7 @@ class Runtime:
         )
         self.ready = False
         self.consumers: list[EventConsumer] = []
+        self.periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._grpc_parts: (
             tuple[Callable[[grpc.aio.Server], None], Sequence[str], AccessPolicy, Authenticator]
             | None
@@ -79,6 +80,11 @@ class Runtime:
         authenticator: Authenticator,
     ) -> None:
         self._grpc_parts = (add_servicers, service_names, policy, authenticator)
+
+    def every(self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
+        """Run `job` once the service has started and then every `interval_s` seconds (a
+        sweep). A failure is logged and the next run comes as planned."""
+        self.periodic.append((name, interval_s, job))
 
     def consume(
         self, name: str, topic: TopicSpec, handler: Handler, prefetch: Prefetch | None = None
@@ -146,11 +152,23 @@ class _RuntimeService(mode.Service):
             await self.grpc.start()
         self.add_future(rt.relay.run())
         self.add_future(self._watch_readiness())
+        for name, interval_s, job in rt.periodic:
+            self.add_future(self._every(name, interval_s, job))
         log.info(
             "service_started",
             grpc=rt.settings.grpc_addr,
             http=f"{rt.settings.http_host}:{rt.settings.http_port}",
         )
+
+    async def _every(
+        self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]
+    ) -> None:
+        while not self.should_stop:
+            try:
+                await job()
+            except Exception as exc:
+                log.warning("periodic_job_failed", job=name, error=type(exc).__name__)
+            await self.sleep(interval_s)
 
     async def _watch_readiness(self) -> None:
         rt = self.runtime

@@ -17,6 +17,7 @@ from services.common.grpc.client import ServiceClient
 from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
 from services.common.runtime import Runtime
 from services.common.sealing import Sealer, SubjectReservations
+from services.common.topics import DUNNING_EXHAUSTED, PAYMENT_SUCCEEDED
 from services.membership.config import MembershipSettings
 from services.membership.entrypoints.grpc_api import (
     InternalDirectoryServicer,
@@ -24,6 +25,7 @@ from services.membership.entrypoints.grpc_api import (
 )
 from services.membership.service_layer.api_keys import ApiKeyHandlers
 from services.membership.service_layer.handlers import MembershipHandlers
+from services.membership.service_layer.lifecycle import MemberLifecycle
 from services.membership.service_layer.logins import LoginLog
 from services.membership.service_layer.members import MemberRights
 from services.membership.service_layer.subject_store import MemberSubjectStore
@@ -43,6 +45,18 @@ POLICY = {
     f"{API}SetObjection": frozenset({"members:write"}),
     f"{API}RecordLogin": frozenset({"members:write"}),
     f"{API}ListLogins": frozenset({"members:read"}),
+    f"{API}GetOrg": frozenset({"members:read"}),
+    f"{API}UpdateOrg": frozenset({"admin"}),
+    f"{API}PublishPolicy": frozenset({"admin"}),
+    f"{API}ListPolicies": frozenset({"members:read"}),
+    f"{API}AcceptPolicy": frozenset({"members:write"}),
+    f"{API}PublishForm": frozenset({"admin"}),
+    f"{API}GetForm": frozenset({"members:read"}),
+    f"{API}ListForms": frozenset({"members:read"}),
+    f"{API}SetConsent": frozenset({"members:write"}),
+    f"{API}ListConsents": frozenset({"members:read"}),
+    f"{API}CreateMembershipType": frozenset({"admin"}),
+    f"{API}ListMembershipTypes": frozenset({"members:read"}),
     **{
         f"{API}{m}": frozenset({"admin"})
         for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey", "RotateApiKey", "ListAuditEntries")
@@ -74,6 +88,16 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
         token, handlers.introspect, admin_token=settings.admin_token.get_secret_value()
     )
     keys = ApiKeyHandlers(runtime.database, on_revoked=authenticator.forget_key)
+
+    # The status lifecycle: billing's events, and a sweep for the passing of time.
+    lifecycle = MemberLifecycle(runtime.database, on_committed=runtime.relay.wake)
+    runtime.consume(
+        "membership.payment-succeeded", PAYMENT_SUCCEEDED, lifecycle.on_payment_succeeded
+    )
+    runtime.consume(
+        "membership.dunning-exhausted", DUNNING_EXHAUSTED, lifecycle.on_dunning_exhausted
+    )
+    runtime.every("status-sweep", settings.status_sweep_interval_s, lifecycle.sweep)
 
     def add_servicers(server: grpc.aio.Server) -> None:
         membership_pb2_grpc.add_MembershipServiceServicer_to_server(

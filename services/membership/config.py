@@ -15,3 +15,5 @@ class MembershipSettings(ServiceSettings):
     # Key of the blind index that finds "this email is already a member of this org".
     blind_index_key: SecretStr
     default_language: str = "nb"
+    # How often the lifecycle sweep moves expired members to grace and lapsed.
+    status_sweep_interval_s: float = 300.0

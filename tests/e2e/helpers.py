@@ -12,9 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from kafka import KafkaConsumer, TopicPartition
+import grpc
+from events.v1.envelope_pb2 import Envelope
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from membership.v1 import membership_pb2_grpc
 
 from kontingent_cli.devstack import Stack
+from services.common.outbox import outbox_row
+from services.common.topics import TopicSpec
 from tests.conftest import APP_ROLE
 
 T = TypeVar("T")
@@ -119,6 +124,17 @@ def metric(stack: Stack, service: str, name: str, labels: dict[str, str] | None 
     return total
 
 
+def publish(stack: Stack, topic: TopicSpec, envelope: Envelope) -> None:
+    """Put an event on a topic as another service's outbox relay would (same key and value)."""
+    row = outbox_row(topic, envelope)
+    producer = KafkaProducer(bootstrap_servers=stack.broker, acks="all")
+    try:
+        producer.send(str(row["topic"]), bytes(row["value"]), key=str(row["key"]).encode())
+        producer.flush()
+    finally:
+        producer.close()
+
+
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every record of every partition of a topic, from the beginning."""
     consumer = KafkaConsumer(
@@ -150,3 +166,26 @@ def database_bytes(stack: Stack) -> dict[str, bytes]:
                 ["pg_dump", url], check=True, capture_output=True
             ).stdout
     return dumps
+
+
+class OrgApi:
+    """The org API over gRPC with one key, for tests that check status codes and details."""
+
+    def __init__(self, stack: Stack, api_key: str) -> None:
+        self.channel = grpc.insecure_channel(stack.grpc_addr("membership"))
+        self.stub = membership_pb2_grpc.MembershipServiceStub(self.channel)
+        self.metadata = (("authorization", f"Bearer {api_key}"),)
+
+    def __call__(self, method: str, request: Any) -> Any:
+        return getattr(self.stub, method)(request, metadata=self.metadata, timeout=10)
+
+    def refused(self, method: str, request: Any) -> grpc.RpcError:
+        """The error a call answers with; fails the test if it succeeds."""
+        try:
+            self(method, request)
+        except grpc.RpcError as exc:
+            return exc
+        raise AssertionError(f"{method} succeeded")
+
+    def close(self) -> None:
+        self.channel.close()

@@ -21,7 +21,7 @@ from services.common.topics import MEMBER_REGISTERED
 from services.membership.adapters.audit import Change
 from services.membership.adapters.orm import audit_log, members, orgs
 from services.membership.adapters.repository import member_row
-from services.membership.adapters.signup_writer import SignupWriter
+from services.membership.adapters.signup_writer import Signup, SignupWriter
 from tests.integration.conftest import SERVICES_DIR
 
 ORG = "org-1"
@@ -45,7 +45,7 @@ async def membership_db(database_url: str) -> AsyncIterator[Database]:
     await db.close()
 
 
-def signup(member_id: str, email_index: str) -> tuple[dict, dict, dict]:
+def signup(member_id: str, email_index: str) -> Signup:
     sealed = {f: b"\x01sealed" for f in ("name", "email", "phone")}
     event = new_envelope(
         "membership.member-registered",
@@ -53,9 +53,9 @@ def signup(member_id: str, email_index: str) -> tuple[dict, dict, dict]:
         org_id=ORG,
         subject_id=member_id,
     )
-    return (
+    return Signup(
         member_row(member_id, ORG, sealed, email_index, "nb", "pending", datetime.now(UTC)),
-        outbox_row(MEMBER_REGISTERED, event),
+        [outbox_row(MEMBER_REGISTERED, event)],
         Change("api-key:k1", "member.registered", member_id, ("name",)).row(ORG),
     )
 
@@ -69,7 +69,7 @@ async def test_sign_ups_arriving_together_are_all_written_with_their_events(
     membership_db: Database,
 ) -> None:
     writer = SignupWriter(membership_db)
-    await asyncio.gather(*(writer.write(*signup(f"m-{i}", f"idx-{i}")) for i in range(25)))
+    await asyncio.gather(*(writer.write(signup(f"m-{i}", f"idx-{i}")) for i in range(25)))
     assert await count(membership_db, members) == 25
     assert await count(membership_db, outbox) == 25
     assert await count(membership_db, audit_log) == 25
@@ -77,11 +77,11 @@ async def test_sign_ups_arriving_together_are_all_written_with_their_events(
 
 async def test_a_second_sign_up_of_an_address_fails_alone(membership_db: Database) -> None:
     writer = SignupWriter(membership_db)
-    await writer.write(*signup("first", "same-address"))
+    await writer.write(signup("first", "same-address"))
     results = await asyncio.gather(
-        writer.write(*signup("a", "idx-a")),
-        writer.write(*signup("again", "same-address")),
-        writer.write(*signup("b", "idx-b")),
+        writer.write(signup("a", "idx-a")),
+        writer.write(signup("again", "same-address")),
+        writer.write(signup("b", "idx-b")),
         return_exceptions=True,
     )
     assert results[0] is None and results[2] is None

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from services.membership.adapters.orm import api_keys, members, membership_types, orgs
 
 # Built once: the sign-up path runs them for every member.
 INSERT_MEMBER = insert(members)
+# What the status lifecycle reads and changes of a member.
+_MEMBERSHIP = (
+    members.c.id,
+    members.c.org_id,
+    members.c.status,
+    members.c.type_id,
+    members.c.period_start,
+    members.c.period_end,
+)
 _MEMBER_BY_EMAIL = select(members.c.id).where(
     members.c.org_id == bindparam("org_id"), members.c.email_index == bindparam("email_index")
 )
@@ -25,17 +35,30 @@ def member_row(
     language: str,
     status: str,
     now: datetime,
+    *,
+    type_id: str | None = None,
+    form_id: str | None = None,
+    policy_version: int = 0,
+    terms_version: int = 0,
+    consents: tuple[str, ...] = (),
 ) -> dict[str, object]:
+    """Every column each time: a group of sign-ups is one multi-row insert."""
     return {
         "id": member_id,
         "org_id": org_id,
         "name_sealed": sealed["name"],
         "email_sealed": sealed["email"],
         "phone_sealed": sealed["phone"],
+        "profile_sealed": sealed.get("profile"),
         "email_index": email_index,
         "language": language,
         "status": status,
         "registered_at": now,
+        "type_id": type_id,
+        "form_id": form_id,
+        "policy_version": policy_version,
+        "terms_version": terms_version,
+        "consents": " ".join(consents),
     }
 
 
@@ -54,6 +77,9 @@ class Repository:
 
     async def org(self, org_id: str) -> Row | None:
         return (await self.session.execute(select(orgs).where(orgs.c.id == org_id))).first()
+
+    async def update_org(self, org_id: str, values: dict[str, object]) -> None:
+        await self.session.execute(update(orgs).where(orgs.c.id == org_id).values(**values))
 
     async def org_id_by_number(self, org_number: str) -> str | None:
         return await self.session.scalar(select(orgs.c.id).where(orgs.c.org_number == org_number))
@@ -107,17 +133,53 @@ class Repository:
             (await self.session.execute(select(members).where(members.c.id.in_(member_ids)))).all()
         )
 
+    async def membership_for_update(self, org_id: str, member_id: str) -> Row | None:
+        """A member's status and period, locked until the transaction ends (PostgreSQL)."""
+        return (
+            await self.session.execute(
+                select(*_MEMBERSHIP)
+                .where(members.c.org_id == org_id, members.c.id == member_id)
+                .with_for_update()
+            )
+        ).first()
+
+    async def memberships_ended(
+        self, status: str, before: date, after_id: str, limit: int
+    ) -> list[Row]:
+        """Unscoped, for the lifecycle sweep: members of every org in `status` whose period
+        ended before `before`, in id order; rows another transaction holds are skipped."""
+        return list(
+            (
+                await self.session.execute(
+                    select(*_MEMBERSHIP)
+                    .where(
+                        members.c.status == status,
+                        members.c.period_end < before,
+                        members.c.id > after_id,
+                    )
+                    .order_by(members.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+        )
+
     async def member_id_by_email_index(self, org_id: str, email_index: str) -> str | None:
         return await self.session.scalar(
             _MEMBER_BY_EMAIL, {"org_id": org_id, "email_index": email_index}
         )
 
     async def members_page(
-        self, org_id: str, status: str | None, after_id: str, limit: int
+        self,
+        org_id: str,
+        after_id: str,
+        limit: int,
+        *conditions: ColumnElement[bool],
     ) -> list[Row]:
+        """A page of the org's members meeting every condition, in id order."""
         query = select(members).where(members.c.org_id == org_id, members.c.id > after_id)
-        if status is not None:
-            query = query.where(members.c.status == status)
+        for condition in conditions:
+            query = query.where(condition)
         return list((await self.session.execute(query.order_by(members.c.id).limit(limit))).all())
 
     async def update_member(self, org_id: str, member_id: str, values: dict[str, object]) -> None:

@@ -1,21 +1,31 @@
 """Group commit for sign-ups. Sign-ups that arrive while a write is under way are written
-together: one transaction, one multi-row insert each of members, their events and their audit
-entries. If a group hits a constraint (an address already a member), its sign-ups are written
-one by one, so that only the colliding one fails."""
+together: one transaction, one multi-row insert each of members, their events, their audit
+entries and their consents. If a group hits a constraint (an address already a member), its
+sign-ups are written one by one, so that only the colliding one fails."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.common.db.engine import Database
 from services.common.outbox import OUTBOX_INSERT
 from services.membership.adapters.audit import INSERT_AUDIT
+from services.membership.adapters.consents import INSERT_CONSENT
 from services.membership.adapters.repository import INSERT_MEMBER
 
-Rows = tuple[dict[str, Any], dict[str, Any], dict[str, Any]]  # member, event, audit entry
-Pending = tuple[Rows, asyncio.Future[None]]
+
+@dataclass(frozen=True)
+class Signup:
+    member: dict[str, Any]
+    events: list[dict[str, Any]]
+    audit_entry: dict[str, Any]
+    consents: list[dict[str, Any]] = field(default_factory=list)
+
+
+Pending = tuple[Signup, asyncio.Future[None]]
 
 
 class SignupWriter:
@@ -25,13 +35,11 @@ class SignupWriter:
         self._pending: list[Pending] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    async def write(
-        self, member: dict[str, Any], event: dict[str, Any], audit_entry: dict[str, Any]
-    ) -> None:
-        """Returns once all three rows are committed; raises what the insert raised
+    async def write(self, signup: Signup) -> None:
+        """Returns once all its rows are committed; raises what the insert raised
         (IntegrityError for a second sign-up of the same address)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(((member, event, audit_entry), done))
+        self._pending.append((signup, done))
         if self._flusher is None or self._flusher.done():
             # A fresh context: the group holds many orgs' sign-ups, so it must not run as the
             # org of whichever caller happened to start it (row-level security would refuse).
@@ -66,11 +74,14 @@ class SignupWriter:
         for _, done in group:
             _settle(done)
 
-    async def _insert(self, group: list[Rows]) -> None:
+    async def _insert(self, group: list[Signup]) -> None:
         async with self.database.transaction() as session:
-            await session.execute(INSERT_MEMBER, [member for member, _, _ in group])
-            await session.execute(OUTBOX_INSERT, [event for _, event, _ in group])
-            await session.execute(INSERT_AUDIT, [entry for _, _, entry in group])
+            await session.execute(INSERT_MEMBER, [signup.member for signup in group])
+            await session.execute(OUTBOX_INSERT, [e for signup in group for e in signup.events])
+            await session.execute(INSERT_AUDIT, [signup.audit_entry for signup in group])
+            consents = [c for signup in group for c in signup.consents]
+            if consents:
+                await session.execute(INSERT_CONSENT, consents)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None = None) -> None:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from stdnum.no import orgnr
 
 from services.common.errors import InvalidArgument
+from services.membership.domain.forms import normalise_phone
 
 LANGUAGES = ("nb", "en")
 MAX_NAME = 200
-DEFAULT_PHONE_REGION = "NO"
 
 
 @dataclass(frozen=True)
@@ -62,12 +61,9 @@ def validate_member(name: str, email: str, phone: str, language: str) -> MemberD
         errors["email"] = "not a valid email address"
     e164 = ""
     try:
-        parsed = phonenumbers.parse(phone.strip(), DEFAULT_PHONE_REGION)
-        if not phonenumbers.is_valid_number(parsed):
-            raise phonenumbers.NumberParseException(0, "invalid")
-        e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    except phonenumbers.NumberParseException:
-        errors["phone"] = "not a valid phone number (E.164, e.g. +4791234567)"
+        e164 = normalise_phone(phone)
+    except ValueError as exc:
+        errors["phone"] = str(exc)
     if language and language not in LANGUAGES:
         errors["language"] = f"one of {', '.join(LANGUAGES)}"
     if errors:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC
 
 import grpc
@@ -11,11 +12,23 @@ from membership.v1 import membership_pb2_grpc
 from services.common.errors import InvalidArgument, Unauthenticated
 from services.common.grpc.auth import current_principal
 from services.common.timestamps import to_timestamp
+from services.membership.domain.forms import DEFAULT_FORM
+from services.membership.domain.guardians import Guardian
+from services.membership.entrypoints.grpc_org import OrgSettingsRpcs
+from services.membership.entrypoints.grpc_types import MembershipTypeRpcs
 from services.membership.service_layer.api_keys import ApiKeyHandlers, KeyInfo
 from services.membership.service_layer.audit_log import audit_page
-from services.membership.service_layer.handlers import MembershipHandlers, MemberView
+from services.membership.service_layer.consents import ConsentRegister
+from services.membership.service_layer.handlers import (
+    MembershipHandlers,
+    MemberView,
+    SignupRequest,
+)
 from services.membership.service_layer.logins import Login, LoginLog
 from services.membership.service_layer.members import MemberRights
+from services.membership.service_layer.membership_types import MembershipTypes
+from services.membership.service_layer.orgs import OrgSettings
+from services.membership.service_layer.policies import Policies
 
 
 def member_message(view: MemberView) -> pb.Member:
@@ -30,7 +43,24 @@ def member_message(view: MemberView) -> pb.Member:
         registered_at=to_timestamp(view.registered_at),
         restricted=view.restricted,
         objections=list(view.objections),
+        membership_type_id=view.membership_type_id,
+        period_start=view.period_start.isoformat() if view.period_start else "",
+        period_end=view.period_end.isoformat() if view.period_end else "",
+        form_key=view.form.definition.key if view.form else DEFAULT_FORM,
+        form_version=view.form.version if view.form else 0,
+        answers={k: answer_text(v) for k, v in view.answers.items()},
+        consents=list(view.consents),
+        policy_version=view.policy_version,
+        terms_version=view.terms_version,
+        needs_reconsent=view.needs_reconsent,
+        guardian=pb.Guardian(**asdict(view.guardian)) if view.guardian else None,
     )
+
+
+def answer_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def login_message(login: Login) -> pb.LoginEntry:
@@ -60,7 +90,9 @@ def created_key_message(created: tuple[KeyInfo, str]) -> pb.CreatedApiKey:
     return pb.CreatedApiKey(key=key_message(key), api_key=plaintext)
 
 
-class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
+class MembershipServicer(
+    OrgSettingsRpcs, MembershipTypeRpcs, membership_pb2_grpc.MembershipServiceServicer
+):
     def __init__(
         self,
         handlers: MembershipHandlers,
@@ -72,6 +104,23 @@ class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
         self.keys = keys
         self.rights = rights
         self.logins = logins
+        self.orgs = OrgSettings(handlers)
+        self.policies = Policies(handlers)
+        self.forms = handlers.forms
+        self.consents = ConsentRegister(handlers)
+        self.types = MembershipTypes(handlers)
+
+    async def AcceptPolicy(
+        self, request: pb.AcceptPolicyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Member:
+        return member_message(
+            await self.policies.accept(
+                current_principal(),
+                request.member_id,
+                request.policy_version,
+                request.terms_version,
+            )
+        )
 
     async def RecordLogin(
         self, request: pb.RecordLoginRequest, context: grpc.aio.ServicerContext
@@ -99,7 +148,12 @@ class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
         self, request: pb.ListMembersRequest, context: grpc.aio.ServicerContext
     ) -> pb.Members:
         page = await self.rights.list(
-            current_principal().org_id, request.status, request.page_size, request.page_token
+            current_principal().org_id,
+            request.page_size,
+            request.page_token,
+            status=request.status,
+            type_id=request.membership_type_id,
+            needs_reconsent=request.needs_reconsent,
         )
         return pb.Members(
             members=[member_message(m) for m in page.members], next_page_token=page.next_token
@@ -196,13 +250,28 @@ class MembershipServicer(membership_pb2_grpc.MembershipServiceServicer):
         self, request: pb.RegisterMemberRequest, context: grpc.aio.ServicerContext
     ) -> pb.Member:
         principal = current_principal()
+        guardian = request.guardian if request.HasField("guardian") else None
         view = await self.handlers.register_member(
             principal.actor,
             principal.org_id,
-            request.name,
-            request.email,
-            request.phone,
-            request.language,
+            SignupRequest(
+                name=request.name,
+                email=request.email,
+                phone=request.phone,
+                language=request.language,
+                form_key=request.form_key,
+                form_version=request.form_version,
+                answers=dict(request.answers),
+                consents=list(request.consents),
+                accepted_policy_version=request.accepted_policy_version,
+                accepted_terms_version=request.accepted_terms_version,
+                membership_type_id=request.membership_type_id,
+                guardian=Guardian(guardian.name, guardian.email, guardian.phone, guardian.consent)
+                if guardian
+                else None,
+                source=request.source or "signup",
+                validate_only=request.validate_only,
+            ),
         )
         return member_message(view)
 
@@ -253,4 +322,5 @@ def contact_message(view: MemberView) -> pb.Contact:
         language=view.language,
         restricted=view.restricted,
         objections=list(view.objections),
+        consents=list(view.consents),
     )

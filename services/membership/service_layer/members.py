@@ -16,11 +16,19 @@ from services.common.outbox import add_event
 from services.common.sealing import blind_index
 from services.common.topics import MEMBER_STATUS_CHANGED
 from services.membership.adapters import audit
+from services.membership.adapters import policies as policy_table
 from services.membership.adapters.audit import Change
+from services.membership.adapters.orm import members
 from services.membership.adapters.repository import Repository
 from services.membership.domain.objections import with_objection
-from services.membership.domain.status import cancelled_from, parse_status_filter
+from services.membership.domain.status import (
+    CANCELLATION,
+    CANCELLED,
+    cancelled_from,
+    parse_status_filter,
+)
 from services.membership.domain.validation import email_lookup_form, validate_member
+from services.membership.metrics import STATUS_CHANGES
 from services.membership.service_layer.handlers import MembershipHandlers, MemberView
 
 UPDATABLE = ("name", "email", "phone", "language")
@@ -39,15 +47,34 @@ class MemberRights:
         self.handlers = handlers
         self.database = handlers.database
 
-    async def list(self, org_id: str, status: str, page_size: int, token: str) -> MemberPage:
+    async def list(
+        self,
+        org_id: str,
+        page_size: int,
+        token: str,
+        status: str = "",
+        type_id: str = "",
+        needs_reconsent: bool = False,
+    ) -> MemberPage:
         wanted = parse_status_filter(status)
         if not 0 <= page_size <= MAX_PAGE:
             raise InvalidArgument({"page_size": f"between 1 and {MAX_PAGE}"})
         limit = page_size or DEFAULT_PAGE
         async with self.database.sessions() as session:
             repo = Repository(session)
-            rows = await repo.members_page(org_id, wanted, token, limit)
             org = await self.handlers.org(repo, org_id)
+            if org is None:
+                raise NotFound("org not found")
+            conditions = []
+            if wanted is not None:
+                conditions.append(members.c.status == wanted)
+            if type_id:
+                conditions.append(members.c.type_id == type_id)
+            if needs_reconsent:
+                conditions.append(
+                    policy_table.acceptance_missing(org.privacy.material, org.terms.material)
+                )
+            rows = await repo.members_page(org_id, token, limit, *conditions)
         await self.handlers.sealer.prefetch([row.id for row in rows])
         views = [await self.handlers.view(row, org) for row in rows]
         return MemberPage(views, rows[-1].id if len(rows) == limit else "")
@@ -164,10 +191,13 @@ class MemberRights:
                         org_id=caller.org_id,
                         old_status=row.status,
                         new_status=new_status,
+                        period_end=row.period_end.isoformat() if row.period_end else "",
+                        reason=CANCELLATION,
                     ),
                     org_id=caller.org_id,
                     subject_id=member_id,
                 ),
             )
         self.handlers.relay.wake()
+        STATUS_CHANGES.labels(CANCELLATION, CANCELLED).inc()
         return await self.handlers.get_member(caller.org_id, member_id)

@@ -11,6 +11,7 @@ from services.common.grpc.data_subject import ErasureOutcome, Removed
 from services.common.sealing import Sealer
 from services.common.timestamps import iso
 from services.membership.adapters import audit, login_log
+from services.membership.adapters import consents as consent_table
 from services.membership.adapters.repository import Repository
 from services.membership.metrics import MEMBERS_ERASED
 from services.membership.service_layer.handlers import MembershipHandlers
@@ -38,8 +39,23 @@ class MemberSubjectStore:
         fields = {"name": member.name, "email": member.email, "phone": member.phone}
         async with self.database.sessions() as session:
             entries = await audit.about(session, org_id, subject_id)
+            consents = await consent_table.history(session, org_id, subject_id)
         logins = await LoginLog(self.handlers).list(org_id, subject_id)
+        own_fields = {f.key: f for f in member.form.definition.fields} if member.form else {}
         return {
+            "consents": {
+                "granted": list(member.consents),
+                "history": [
+                    {
+                        "purpose": c.purpose,
+                        "granted": c.granted,
+                        "at": iso(c.at),
+                        "source": c.source,
+                        "policy_version": c.policy_version,
+                    }
+                    for c in consents
+                ],
+            },
             "login_log": [
                 {"kind": login.kind, "at": iso(login.at), **asdict(login.details)}
                 for login in logins
@@ -54,6 +70,30 @@ class MemberSubjectStore:
                 "status": member.status,
                 "language": member.language,
                 "registered_at": iso(member.registered_at),
+                "membership_type_id": member.membership_type_id or None,
+                "period_start": member.period_start.isoformat() if member.period_start else None,
+                "period_end": member.period_end.isoformat() if member.period_end else None,
+                "accepted": {
+                    "privacy_policy_version": member.policy_version,
+                    "terms_version": member.terms_version,
+                },
+                "form": {
+                    "key": member.form.definition.key if member.form else "default",
+                    "version": member.form.version if member.form else 0,
+                },
+                "answers": {
+                    key: {
+                        "value": value,
+                        "category": f.category,
+                        "purpose": f.purpose,
+                        "legal_basis": f.legal_basis,
+                        "retention": f.retention,
+                    }
+                    for key, value in member.answers.items()
+                    for f in [own_fields[key]]
+                    if key in own_fields
+                },
+                "guardian": asdict(member.guardian) if member.guardian else None,
                 "personal_data": {
                     name: {
                         "value": value,
@@ -73,13 +113,18 @@ class MemberSubjectStore:
             deleted = await Repository(session).delete_member(org_id, subject_id)
             entries = await audit.forget_about(session, org_id, subject_id) if deleted else 0
             sessions = await login_log.forget(session, org_id, subject_id)
+            consents = await consent_table.forget(session, org_id, subject_id)
         self.sealer.forget(subject_id)
         if not deleted:
             return ErasureOutcome()
         MEMBERS_ERASED.inc()
         removed = [
-            Removed("member-record", "member record: name, email, phone, language, status"),
+            Removed(
+                "member-record",
+                "member record: name, email, phone, language, status, form answers, guardian",
+            ),
             Removed("login-log", "sessions: time, kind, device, IP address, place", sessions),
+            Removed("consents", "consents given and withdrawn, with their history", consents),
             Removed(
                 "audit-entries",
                 "audit entries about the member (field names, actors, times)",
