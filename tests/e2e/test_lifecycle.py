@@ -247,3 +247,58 @@ def test_creating_types_needs_the_admin_scope_and_a_new_name(
         assert len(api("ListMembershipTypes", pb.ListMembershipTypesRequest()).types) == 1
     finally:
         read_only.close()
+
+
+def test_sign_up_picks_the_type_and_members_list_by_type(stack: Stack) -> None:
+    org = create_org(stack, "Gjøvik Golfklubb", "940000068")
+    api = OrgApi(stack, org["api_key"])
+    try:
+        untyped = api(
+            "RegisterMember",
+            pb.RegisterMemberRequest(name="Før Typer", email="for@example.no", phone="+4794000001"),
+        )
+        assert untyped.membership_type_id == ""  # the org had no types yet
+        junior = api(
+            "CreateMembershipType",
+            pb.CreateMembershipTypeRequest(name="Junior", period="yearly", kind="rolling"),
+        )
+        senior = api(
+            "CreateMembershipType",
+            pb.CreateMembershipTypeRequest(name="Senior", period="yearly", kind="fixed"),
+        )
+        ambiguous = api.refused(
+            "RegisterMember",
+            pb.RegisterMemberRequest(
+                name="Uten Type", email="uten@example.no", phone="+4794000002"
+            ),
+        )
+        assert ambiguous.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "membership_type_id: required" in ambiguous.details()
+        unknown = api.refused(
+            "RegisterMember",
+            pb.RegisterMemberRequest(
+                name="Feil Type",
+                email="feil@example.no",
+                phone="+4794000003",
+                membership_type_id="no-such-type",
+            ),
+        )
+        assert "membership_type_id: not a membership type of this org" in unknown.details()
+        chosen = api(
+            "RegisterMember",
+            pb.RegisterMemberRequest(
+                name="Med Type",
+                email="med@example.no",
+                phone="+4794000004",
+                membership_type_id=junior.type_id,
+            ),
+        )
+        assert chosen.membership_type_id == junior.type_id
+        listed = cli_json(
+            stack, "member", "list", "--type", junior.type_id, "--org", org["org_id"], "--json"
+        )
+        assert [m["member_id"] for m in listed["members"]] == [chosen.member_id]
+        none_senior = api("ListMembers", pb.ListMembersRequest(membership_type_id=senior.type_id))
+        assert list(none_senior.members) == []
+    finally:
+        api.close()
