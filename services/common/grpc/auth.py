@@ -6,6 +6,7 @@ scope every query by `current_principal().org_id`.
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -69,6 +70,13 @@ def current_tenant() -> str:
 
 def set_principal(principal: Principal) -> None:
     _current.set(principal)
+
+
+def org_context(org_id: str) -> contextvars.Context:
+    """A fresh context whose work is for one org (the tenant row-level security sees)."""
+    context = contextvars.Context()
+    context.run(_current.set, Principal(kind="org", org_id=org_id))
+    return context
 
 
 ApiKeyResolver = Callable[[str], Awaitable[Principal | None]]

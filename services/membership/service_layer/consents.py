@@ -69,7 +69,7 @@ class ConsentRegister:
                 raise NotFound(f"member {member_id} not found")
             current = set(row.consents.split())
             if (purpose in current) != granted:
-                org = await self.handlers.org(repo, org_id)
+                org = await self.handlers.org(org_id, repo)
                 version = org.privacy.current if org else 0
                 new = sorted(current | {purpose} if granted else current - {purpose})
                 await repo.update_member(org_id, member_id, {"consents": " ".join(new)})

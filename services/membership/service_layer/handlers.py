@@ -30,6 +30,7 @@ from services.common.topics import CONSENT_CHANGED, MEMBER_REGISTERED
 from services.membership.adapters import audit
 from services.membership.adapters import policies as policy_table
 from services.membership.adapters.audit import Change
+from services.membership.adapters.member_reader import MemberReader
 from services.membership.adapters.repository import Repository, member_row
 from services.membership.adapters.signup_writer import Signup, SignupWriter
 from services.membership.domain import api_keys
@@ -122,6 +123,7 @@ class MembershipHandlers:
     ) -> None:
         self.database = database
         self.signups = SignupWriter(database)
+        self.reader = MemberReader(database)
         self.sealer = sealer
         self.subjects = subjects
         self.index_key = index_key
@@ -132,10 +134,15 @@ class MembershipHandlers:
         # replica's change shows here within the TTL.
         self._orgs: dict[str, tuple[float, OrgProfile]] = {}
 
-    async def org(self, repo: Repository, org_id: str) -> OrgProfile | None:
+    async def org(self, org_id: str, repo: Repository | None = None) -> OrgProfile | None:
+        """From the cache when fresh (no database round trip on the hot paths); else read,
+        in `repo`'s session if given."""
         cached = self._orgs.get(org_id)
         if cached and cached[0] > time.monotonic():
             return cached[1]
+        if repo is None:
+            async with self.database.sessions() as session:
+                return await self.org(org_id, Repository(session))
         row = await repo.org(org_id)
         if row is None:
             return None
@@ -207,8 +214,7 @@ class MembershipHandlers:
         )
 
     async def register_member(self, actor: str, org_id: str, request: SignupRequest) -> MemberView:
-        async with self.database.sessions() as session:
-            org = await self.org(Repository(session), org_id)
+        org = await self.org(org_id)
         if org is None:
             raise NotFound("org not found")
         try:
@@ -371,10 +377,8 @@ class MembershipHandlers:
         return member_id
 
     async def get_member(self, org_id: str, member_id: str) -> MemberView:
-        async with self.database.sessions() as session:
-            repo = Repository(session)
-            row = await repo.member(org_id, member_id)
-            org = await self.org(repo, org_id) if row is not None else None
+        row = await self.reader.get(org_id, member_id)
+        org = await self.org(org_id) if row is not None else None
         if row is None or org is None:
             # Also what another org's member looks like: no hint that it exists.
             raise NotFound(f"member {member_id} not found")
@@ -390,7 +394,7 @@ class MembershipHandlers:
                 for r in await repo.members_by_ids(sorted({m for _, m in refs}))
                 if (r.org_id, r.id) in wanted
             ]
-            orgs = {org_id: await self.org(repo, org_id) for org_id in {r.org_id for r in rows}}
+            orgs = {org_id: await self.org(org_id, repo) for org_id in {r.org_id for r in rows}}
         await self.sealer.prefetch([r.id for r in rows])
         views = []
         for row in rows:

@@ -62,7 +62,7 @@ class MemberRights:
         limit = page_size or DEFAULT_PAGE
         async with self.database.sessions() as session:
             repo = Repository(session)
-            org = await self.handlers.org(repo, org_id)
+            org = await self.handlers.org(org_id, repo)
             if org is None:
                 raise NotFound("org not found")
             conditions = []

@@ -59,8 +59,7 @@ class OrgSettings:
         self.database = handlers.database
 
     async def get(self, org_id: str) -> OrgProfile:
-        async with self.database.sessions() as session:
-            org = await self.handlers.org(Repository(session), org_id)
+        org = await self.handlers.org(org_id)
         if org is None:
             raise NotFound("org not found")
         return org

@@ -147,8 +147,7 @@ class Policies:
     ) -> MemberView:
         """The member accepts what is in force now; older versions can no longer be accepted."""
         current = await self.handlers.get_member(caller.org_id, member_id)
-        async with self.database.sessions() as session:
-            org = await self.handlers.org(Repository(session), caller.org_id)
+        org = await self.handlers.org(caller.org_id)
         if org is None:
             raise NotFound("org not found")
         errors = org.acceptance_errors(

@@ -1,0 +1,70 @@
+"""Read coalescing for single members, the mirror of the sign-up group commit: reads that
+arrive while a query is under way are answered together, one query per org. Under load a
+GetMember then costs a share of one round trip to the database instead of a session of its
+own (on SQLite each round trip is a hop to a connection thread and back)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections import defaultdict
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Row
+
+from services.common.db.engine import Database
+from services.common.grpc.auth import org_context
+from services.membership.adapters.orm import members
+
+_BY_IDS = select(members).where(
+    members.c.org_id == bindparam("org_id"), members.c.id.in_(bindparam("ids", expanding=True))
+)
+
+Waiting = tuple[str, str, asyncio.Future[Row | None]]  # org id, member id, answer
+
+
+class MemberReader:
+    def __init__(self, database: Database, max_group: int = 500) -> None:
+        self.database = database
+        self.max_group = max_group
+        self._pending: list[Waiting] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def get(self, org_id: str, member_id: str) -> Row | None:
+        """The member's row, or None if the org has no such member."""
+        found: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
+        self._pending.append((org_id, member_id, found))
+        if self._flusher is None or self._flusher.done():
+            # Not in the caller's context: the group serves many callers (and orgs).
+            self._flusher = asyncio.create_task(self._flush(), context=contextvars.Context())
+        return await found
+
+    async def _flush(self) -> None:
+        while self._pending:
+            group = self._pending[: self.max_group]
+            del self._pending[: self.max_group]
+            by_org: dict[str, list[Waiting]] = defaultdict(list)
+            for waiting in group:
+                by_org[waiting[0]].append(waiting)
+            for org_id, waiters in by_org.items():
+                try:
+                    # As the org, so that row-level security holds on PostgreSQL here too.
+                    rows = await asyncio.create_task(
+                        self._read(org_id, sorted({m for _, m, _ in waiters})),
+                        context=org_context(org_id),
+                    )
+                except BaseException as exc:
+                    for _, _, found in waiters:
+                        if not found.done():
+                            found.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for _, member_id, found in waiters:
+                    if not found.done():  # the caller may have given up
+                        found.set_result(rows.get(member_id))
+
+    async def _read(self, org_id: str, member_ids: list[str]) -> dict[str, Row]:
+        async with self.database.sessions() as session:
+            result = await session.execute(_BY_IDS, {"org_id": org_id, "ids": member_ids})
+            return {row.id: row for row in result.all()}
