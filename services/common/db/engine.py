@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
+from sqlalchemy.engine import Row, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -27,6 +29,16 @@ def _tune_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-
     cursor.execute("PRAGMA foreign_keys=ON")
     # Deleted rows are overwritten, not left readable in free pages.
     cursor.execute("PRAGMA secure_delete=ON")
+    cursor.close()
+
+
+INLINE_BUSY_MS = 50
+
+
+def _tune_inline_reader(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.execute(f"PRAGMA busy_timeout={INLINE_BUSY_MS}")
     cursor.close()
 
 
@@ -67,6 +79,16 @@ class Database:
         self.sessions = async_sessionmaker(
             self.engine, expire_on_commit=False, sync_session_class=session_class
         )
+        self._inline: Engine | None = None
+        if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
+            # One plain connection for short reads on the event loop itself (read_inline).
+            self._inline = create_engine(
+                self.url.set(drivername="sqlite"),
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                hide_parameters=True,
+            )
+            event.listen(self._inline, "connect", _tune_inline_reader)
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
         # its busy handler (up to 100 ms a try). Queueing our own writers here instead keeps
         # the loop busy with work, not sleeps. One process owns each service's file.
@@ -83,9 +105,26 @@ class Database:
         async with self._sqlite_writer, self.sessions() as session, session.begin():
             yield session
 
+    @property
+    def reads_inline(self) -> bool:
+        return self._inline is not None
+
+    def read_inline(self, statement: Executable, params: dict[str, Any]) -> list[Row]:
+        """SQLite files only: a short read by key, run on the calling thread. A WAL reader
+        does not wait for the writer, and an indexed read of a few pages costs far less than
+        the thread hops of an async session. Raises OperationalError if the file stays
+        locked for INLINE_BUSY_MS (it never stalls the loop longer); callers then read in a
+        session instead."""
+        if self._inline is None:
+            raise RuntimeError("read_inline is for SQLite files")
+        with self._inline.connect() as connection:
+            return list(connection.execute(statement, params).all())
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self._inline is not None:
+            self._inline.dispose()
