@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -10,9 +11,9 @@ def to_timestamp(moment: datetime | None) -> Timestamp | None:
         return None
     if moment.tzinfo is None:  # SQLite hands back naive datetimes; we store UTC
         moment = moment.replace(tzinfo=UTC)
-    stamp = Timestamp()
-    stamp.FromDatetime(moment)
-    return stamp
+    # Built from the epoch seconds directly: Timestamp.FromDatetime is several times slower,
+    # and every answer with a member in it carries one.
+    return Timestamp(seconds=math.floor(moment.timestamp()), nanos=moment.microsecond * 1000)
 
 
 def now_timestamp() -> Timestamp:

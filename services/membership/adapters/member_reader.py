@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from collections import defaultdict
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import OperationalError
 
@@ -26,9 +27,23 @@ from services.membership.adapters.orm import members
 log = get_logger(__name__)
 LINGER_S = 0.001
 BUSY_GAP_S = 0.005
-_BY_IDS = select(members).where(
-    members.c.org_id == bindparam("org_id"), members.c.id.in_(bindparam("ids", expanding=True))
-)
+
+
+@functools.cache
+def _by_ids(size: int) -> Select:
+    """One statement per group size (powers of two), each compiled once and cached: an
+    expanding IN would be rewritten on every execution."""
+    return select(members).where(
+        members.c.org_id == bindparam("org_id"),
+        members.c.id.in_([bindparam(f"id{i}") for i in range(size)]),
+    )
+
+
+def _query(org_id: str, member_ids: list[str]) -> tuple[Select, dict[str, str]]:
+    size = 1 << (len(member_ids) - 1).bit_length()
+    padded = member_ids + member_ids[-1:] * (size - len(member_ids))
+    return _by_ids(size), {"org_id": org_id, **{f"id{i}": m for i, m in enumerate(padded)}}
+
 
 Waiting = tuple[str, str, asyncio.Future[Row | None]]  # org id, member id, answer
 
@@ -86,12 +101,12 @@ class MemberReader:
                         found.set_result(rows.get(member_id))
 
     async def _read(self, org_id: str, member_ids: list[str]) -> dict[str, Row]:
-        params = {"org_id": org_id, "ids": member_ids}
+        statement, params = _query(org_id, member_ids)
         if self.database.reads_inline:
             try:
-                return {row.id: row for row in self.database.read_inline(_BY_IDS, params)}
+                return {row.id: row for row in self.database.read_inline(statement, params)}
             except OperationalError:
                 log.info("inline_read_busy", rows=len(member_ids))  # wait in a session
         async with self.database.sessions() as session:
-            result = await session.execute(_BY_IDS, params)
+            result = await session.execute(statement, params)
             return {row.id: row for row in result.all()}
