@@ -6,22 +6,13 @@ from typing import Annotated, Any
 
 import typer
 from membership.v1 import membership_pb2 as pb
-from membership.v1 import membership_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from kontingent_cli.output import KeyOpt, OrgOpt, err, message, org_session, print_json, rpc
+from kontingent_cli.output import JsonOpt, KeyOpt, OrgOpt, err, membership_call, message, print_json
 
 key_app = typer.Typer(help="API keys of an org (needs the admin scope).", no_args_is_help=True)
 audit_app = typer.Typer(help="The org's audit log (needs the admin scope).", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _call(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
-    session = org_session(org, api_key)
-    with session.channel("membership") as channel:
-        stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        return rpc(lambda: session.call(getattr(stub, method), request))
 
 
 def _show_keys(keys: list[Any], as_json: bool) -> None:
@@ -62,7 +53,9 @@ def key_create(
 ) -> None:
     """Create a key with the given scopes; its secret is shown once."""
     _show_created(
-        _call(org, api_key, "CreateApiKey", pb.CreateApiKeyRequest(scopes=scopes, label=label)),
+        membership_call(
+            org, api_key, "CreateApiKey", pb.CreateApiKeyRequest(scopes=scopes, label=label)
+        ),
         as_json,
     )
 
@@ -75,7 +68,7 @@ def key_list(
     as_json: JsonOpt = False,
 ) -> None:
     """The org's keys: ids, labels, scopes and dates; never secrets."""
-    keys = _call(
+    keys = membership_call(
         org, api_key, "ListApiKeys", pb.ListApiKeysRequest(include_revoked=include_revoked)
     ).keys
     _show_keys(list(keys), as_json)
@@ -86,7 +79,9 @@ def key_revoke(
     key_id: str, org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Revoke a key; it stops working at once."""
-    _show_keys([_call(org, api_key, "RevokeApiKey", pb.ApiKeyRef(key_id=key_id))], as_json)
+    _show_keys(
+        [membership_call(org, api_key, "RevokeApiKey", pb.ApiKeyRef(key_id=key_id))], as_json
+    )
 
 
 @key_app.command("rotate")
@@ -94,7 +89,9 @@ def key_rotate(
     key_id: str, org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Replace a key by a new one with the same scopes; the old one is revoked."""
-    _show_created(_call(org, api_key, "RotateApiKey", pb.ApiKeyRef(key_id=key_id)), as_json)
+    _show_created(
+        membership_call(org, api_key, "RotateApiKey", pb.ApiKeyRef(key_id=key_id)), as_json
+    )
 
 
 @audit_app.command("list")
@@ -106,7 +103,7 @@ def audit_list(
     as_json: JsonOpt = False,
 ) -> None:
     """Who changed what and when, newest first: field names, never values."""
-    page = _call(
+    page = membership_call(
         org,
         api_key,
         "ListAuditEntries",

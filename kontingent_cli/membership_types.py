@@ -6,23 +6,14 @@ from typing import Annotated, Any
 
 import typer
 from membership.v1 import membership_pb2 as pb
-from membership.v1 import membership_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from kontingent_cli.output import KeyOpt, OrgOpt, message, org_session, print_json, rpc
+from kontingent_cli.output import JsonOpt, KeyOpt, OrgOpt, membership_call, message, print_json
 
 type_app = typer.Typer(
     help="Membership types: period, calendar or rolling, grace days.", no_args_is_help=True
 )
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
-
-
-def _call(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
-    session = org_session(org, api_key)
-    with session.channel("membership") as channel:
-        stub = membership_pb2_grpc.MembershipServiceStub(channel)
-        return rpc(lambda: session.call(getattr(stub, method), request))
 
 
 def _show(types: list[Any], as_json: bool) -> None:
@@ -57,7 +48,7 @@ def type_create(
     request = pb.CreateMembershipTypeRequest(
         name=name, period=period, kind=kind, rollover=rollover, grace_days=grace_days
     )
-    created = _call(org, api_key, "CreateMembershipType", request)
+    created = membership_call(org, api_key, "CreateMembershipType", request)
     if as_json:
         print_json(message(created))
         return
@@ -67,5 +58,7 @@ def type_create(
 @type_app.command("list")
 def type_list(org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False) -> None:
     """The org's membership types, oldest first."""
-    types = _call(org, api_key, "ListMembershipTypes", pb.ListMembershipTypesRequest()).types
+    types = membership_call(
+        org, api_key, "ListMembershipTypes", pb.ListMembershipTypesRequest()
+    ).types
     _show(list(types), as_json)
