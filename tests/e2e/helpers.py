@@ -8,7 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from events.v1.envelope_pb2 import Envelope
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from membership.v1 import membership_pb2_grpc
 
-from kontingent_cli.devstack import Stack
+from kontingent_cli.devstack import Stack, StackConfig
 from services.common.outbox import outbox_row
 from services.common.topics import TopicSpec
 from tests.conftest import APP_ROLE
@@ -189,3 +190,14 @@ class OrgApi:
 
     def close(self) -> None:
         self.channel.close()
+
+
+@contextmanager
+def private_stack(data_dir: Path) -> Iterator[Stack]:
+    """A stack of a test's own (SQLite), for tests that stop, pause or restart its parts."""
+    stack = Stack(StackConfig(data_dir=data_dir, random_ports=True, log_level="info"))
+    try:
+        stack.start()
+        yield stack
+    finally:
+        stack.stop()

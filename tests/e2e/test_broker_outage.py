@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from kontingent_cli.devstack import Stack, StackConfig
+from kontingent_cli.devstack import Stack
 from tests.e2e.helpers import (
     create_org,
     emails_to,
     export_once_invoiced,
     metric,
+    private_stack,
     register,
     wait_until,
 )
@@ -25,13 +25,8 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir: Path = tmp_path_factory.mktemp("outage")
-    stack = Stack(StackConfig(data_dir=data_dir, random_ports=True, log_level="info"))
-    try:
-        stack.start()
+    with private_stack(tmp_path_factory.mktemp("outage")) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_registration_survives_broker_outage(own_stack: Stack) -> None:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from kontingent_cli.devstack import Stack, StackConfig
+from kontingent_cli.devstack import Stack
 from tests.e2e.helpers import (
     cli_json,
     create_org,
     emails_to,
     export_once_invoiced,
     metric,
+    private_stack,
     register,
     wait_until,
 )
@@ -34,13 +34,8 @@ RECORDED = "notify_messages_recorded_total"
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Its own stack (SQLite), since notify is stopped and started in it."""
-    data_dir: Path = tmp_path_factory.mktemp("gating")
-    stack = Stack(StackConfig(data_dir=data_dir, random_ports=True, log_level="info"))
-    try:
-        stack.start()
+    with private_stack(tmp_path_factory.mktemp("gating")) as stack:
         yield stack
-    finally:
-        stack.stop()
 
 
 def test_restricted_and_objecting_members_get_no_welcome(own_stack: Stack) -> None:

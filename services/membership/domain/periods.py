@@ -16,6 +16,7 @@ from datetime import date, timedelta
 
 from services.common.errors import InvalidArgument
 from services.membership.domain.status import ACTIVE, GRACE
+from services.membership.domain.validation import clean_name
 
 YEARLY = "yearly"
 MONTHLY = "monthly"
@@ -47,11 +48,7 @@ DEFAULT_RULES = TypeRules("default", YEARLY, ROLLING, "", DEFAULT_GRACE_DAYS)
 def validate_type(name: str, period: str, kind: str, rollover: str, grace_days: int) -> TypeRules:
     """A new type's fields, normalised; InvalidArgument names every bad field."""
     errors: dict[str, str] = {}
-    name = " ".join(name.split())
-    if not name:
-        errors["name"] = "required"
-    elif len(name) > MAX_NAME:
-        errors["name"] = f"at most {MAX_NAME} characters"
+    name = clean_name(errors, name, MAX_NAME)
     if period not in PERIODS:
         errors["period"] = f"one of {', '.join(PERIODS)}"
     if kind not in KINDS:

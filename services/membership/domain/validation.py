@@ -29,13 +29,19 @@ class MemberDraft:
     language: str
 
 
-def validate_org(name: str, org_number: str, language: str) -> OrgDraft:
-    errors: dict[str, str] = {}
-    name = name.strip()
+def clean_name(errors: dict[str, str], name: str, limit: int = MAX_NAME) -> str:
+    """A name with its whitespace collapsed; a missing or too long one noted in `errors`."""
+    name = " ".join(name.split())
     if not name:
         errors["name"] = "required"
-    elif len(name) > MAX_NAME:
-        errors["name"] = f"at most {MAX_NAME} characters"
+    elif len(name) > limit:
+        errors["name"] = f"at most {limit} characters"
+    return name
+
+
+def validate_org(name: str, org_number: str, language: str) -> OrgDraft:
+    errors: dict[str, str] = {}
+    name = clean_name(errors, name)
     number = orgnr.compact(org_number or "")
     if not orgnr.is_valid(number):
         errors["org_number"] = "not a valid Norwegian organisation number (9 digits, MOD11)"
@@ -49,11 +55,7 @@ def validate_org(name: str, org_number: str, language: str) -> OrgDraft:
 
 def validate_member(name: str, email: str, phone: str, language: str) -> MemberDraft:
     errors: dict[str, str] = {}
-    name = " ".join(name.split())
-    if not name:
-        errors["name"] = "required"
-    elif len(name) > MAX_NAME:
-        errors["name"] = f"at most {MAX_NAME} characters"
+    name = clean_name(errors, name)
     normalised_email = ""
     try:
         normalised_email = validate_email(email.strip(), check_deliverability=False).normalized

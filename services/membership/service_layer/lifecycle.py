@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -190,34 +190,39 @@ class MemberLifecycle:
         reason: str,
         context: EventContext | None = None,
     ) -> None:
-        fields = tuple(f for f, v in values.items() if getattr(row, f) != v)
-        await Repository(session).update_member(row.org_id, row.id, values)
-        await audit.record(
-            session,
-            row.org_id,
-            Change(
-                ACTOR,
-                "member.renewed" if reason == PAYMENT else "member.status-changed",
-                row.id,
-                fields,
-            ),
-        )
-        period_end = values.get("period_end", row.period_end)
-        await add_event(
-            session,
-            MEMBER_STATUS_CHANGED,
-            new_envelope(
-                "membership.member-status-changed",
-                events_pb2.MemberStatusChanged(
-                    member_id=row.id,
-                    org_id=row.org_id,
-                    old_status=row.status,
-                    new_status=str(values["status"]),
-                    period_end=period_end.isoformat() if isinstance(period_end, date) else "",
-                    reason=reason,
-                ),
+        action = "member.renewed" if reason == PAYMENT else "member.status-changed"
+        await change_status(session, row, values, reason, Change(ACTOR, action, row.id), context)
+
+
+async def change_status(
+    session: AsyncSession,
+    row: Row,
+    values: dict[str, object],
+    reason: str,
+    change: Change,
+    context: EventContext | None = None,
+) -> None:
+    """A member's new status (and period), audited by the fields it changed and announced,
+    in the caller's transaction."""
+    fields = tuple(f for f, v in values.items() if getattr(row, f) != v)
+    await Repository(session).update_member(row.org_id, row.id, values)
+    await audit.record(session, row.org_id, replace(change, fields=fields))
+    period_end = values.get("period_end", row.period_end)
+    await add_event(
+        session,
+        MEMBER_STATUS_CHANGED,
+        new_envelope(
+            "membership.member-status-changed",
+            events_pb2.MemberStatusChanged(
+                member_id=row.id,
                 org_id=row.org_id,
-                subject_id=row.id,
-                context=context,
+                old_status=row.status,
+                new_status=str(values["status"]),
+                period_end=period_end.isoformat() if isinstance(period_end, date) else "",
+                reason=reason,
             ),
-        )
+            org_id=row.org_id,
+            subject_id=row.id,
+            context=context,
+        ),
+    )

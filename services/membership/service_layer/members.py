@@ -6,15 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from membership.v1 import events_pb2
 from sqlalchemy.exc import IntegrityError
 
-from services.common.envelope import new_envelope
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.grpc.auth import Principal
-from services.common.outbox import add_event
 from services.common.sealing import blind_index
-from services.common.topics import MEMBER_STATUS_CHANGED
 from services.membership.adapters import audit
 from services.membership.adapters import policies as policy_table
 from services.membership.adapters.audit import Change
@@ -30,6 +26,7 @@ from services.membership.domain.status import (
 from services.membership.domain.validation import email_lookup_form, validate_member
 from services.membership.metrics import STATUS_CHANGES
 from services.membership.service_layer.handlers import MembershipHandlers, MemberView
+from services.membership.service_layer.lifecycle import change_status
 
 UPDATABLE = ("name", "email", "phone", "language")
 MAX_PAGE = 500
@@ -174,29 +171,12 @@ class MemberRights:
             row = await repo.member(caller.org_id, member_id)
             if row is None:
                 raise NotFound(f"member {member_id} not found")
-            new_status = cancelled_from(row.status)
-            await repo.update_member(caller.org_id, member_id, {"status": new_status})
-            await audit.record(
+            await change_status(
                 session,
-                caller.org_id,
-                Change(caller.actor, "member.cancelled", member_id, ("status",)),
-            )
-            await add_event(
-                session,
-                MEMBER_STATUS_CHANGED,
-                new_envelope(
-                    "membership.member-status-changed",
-                    events_pb2.MemberStatusChanged(
-                        member_id=member_id,
-                        org_id=caller.org_id,
-                        old_status=row.status,
-                        new_status=new_status,
-                        period_end=row.period_end.isoformat() if row.period_end else "",
-                        reason=CANCELLATION,
-                    ),
-                    org_id=caller.org_id,
-                    subject_id=member_id,
-                ),
+                row,
+                {"status": cancelled_from(row.status)},
+                CANCELLATION,
+                Change(caller.actor, "member.cancelled", member_id),
             )
         self.handlers.relay.wake()
         STATUS_CHANGES.labels(CANCELLATION, CANCELLED).inc()
