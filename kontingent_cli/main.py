@@ -29,6 +29,7 @@ from kontingent_cli.output import (
     org_session,
     print_json,
     rpc,
+    show_member,
 )
 
 app = typer.Typer(
@@ -78,6 +79,7 @@ def member_register(
     ] = False,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Register a member (sign-up through the org API)."""
     answers: dict[str, str] = {}
@@ -109,7 +111,7 @@ def member_register(
                 consent=guardian_consent,
             )
         )
-    print_json(message(membership_call(org, api_key, "RegisterMember", request)))
+    show_member(membership_call(org, api_key, "RegisterMember", request), as_json)
 
 
 member_app.command("import")(member_import)
@@ -122,19 +124,22 @@ def member_accept_policy(
     terms_version: Annotated[int, typer.Option("--terms", help="0: the current terms")] = 0,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Record a member's acceptance of the current privacy policy (and terms)."""
     request = membership_pb2.AcceptPolicyRequest(
         member_id=member_id, policy_version=policy_version, terms_version=terms_version
     )
-    print_json(message(membership_call(org, api_key, "AcceptPolicy", request)))
+    show_member(membership_call(org, api_key, "AcceptPolicy", request), as_json)
 
 
 @member_app.command("get")
-def member_get(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
+def member_get(
+    member_id: str, org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """Show one member."""
     request = membership_pb2.GetMemberRequest(member_id=member_id)
-    print_json(message(membership_call(org, api_key, "GetMember", request)))
+    show_member(membership_call(org, api_key, "GetMember", request), as_json)
 
 
 @member_app.command("list")
@@ -186,6 +191,7 @@ def member_update(
     language: Annotated[str | None, typer.Option()] = None,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Rectify a member's details: only the options given change."""
     changes = {
@@ -197,22 +203,16 @@ def member_update(
         raise fail("give at least one of --name, --email, --phone, --language", 2)
     request = membership_pb2.UpdateMemberRequest(member_id=member_id, **changes)
     request.update_mask.paths.extend(changes)
-    print_json(message(membership_call(org, api_key, "UpdateMember", request)))
+    show_member(membership_call(org, api_key, "UpdateMember", request), as_json)
 
 
 @member_app.command("cancel")
-def member_cancel(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
+def member_cancel(
+    member_id: str, org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """Cancel a membership (the member stays in the register until erased)."""
-    print_json(
-        message(
-            membership_call(
-                org,
-                api_key,
-                "CancelMembership",
-                membership_pb2.CancelMembershipRequest(member_id=member_id),
-            )
-        )
-    )
+    request = membership_pb2.CancelMembershipRequest(member_id=member_id)
+    show_member(membership_call(org, api_key, "CancelMembership", request), as_json)
 
 
 @member_app.command("restrict")
@@ -221,10 +221,11 @@ def member_restrict(
     lift: Annotated[bool, typer.Option("--lift", help="End the restriction.")] = False,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Restrict processing of a member's data (GDPR art. 18), or lift it."""
     request = membership_pb2.SetRestrictionRequest(member_id=member_id, restricted=not lift)
-    print_json(message(membership_call(org, api_key, "SetRestriction", request)))
+    show_member(membership_call(org, api_key, "SetRestriction", request), as_json)
 
 
 @member_app.command("object")
@@ -234,12 +235,13 @@ def member_object(
     withdraw: Annotated[bool, typer.Option("--withdraw", help="Withdraw the objection.")] = False,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Record a member's objection to a purpose (GDPR art. 21), or withdraw it."""
     request = membership_pb2.SetObjectionRequest(
         member_id=member_id, purpose=purpose, objecting=not withdraw
     )
-    print_json(message(membership_call(org, api_key, "SetObjection", request)))
+    show_member(membership_call(org, api_key, "SetObjection", request), as_json)
 
 
 @member_app.command("record-login")
@@ -252,21 +254,34 @@ def member_record_login(
     city: Annotated[str, typer.Option()] = "",
     org: OrgOpt = None,
     api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Record a session of a member in the login log (the last 10 are kept)."""
     request = membership_pb2.RecordLoginRequest(
         member_id=member_id, kind=kind, device=device, ip=ip, country=country, city=city
     )
-    print_json(message(membership_call(org, api_key, "RecordLogin", request)))
+    _show_logins([membership_call(org, api_key, "RecordLogin", request)], as_json, one=True)
 
 
 @member_app.command("logins")
-def member_logins(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
+def member_logins(
+    member_id: str, org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """A member's login log, newest first."""
     entries = membership_call(
         org, api_key, "ListLogins", membership_pb2.ListLoginsRequest(member_id=member_id)
     ).entries
-    print_json([message(entry) for entry in entries])
+    _show_logins(list(entries), as_json)
+
+
+def _show_logins(entries: list[Any], as_json: bool, one: bool = False) -> None:
+    if as_json:
+        print_json(message(entries[0]) if one else [message(e) for e in entries])
+        return
+    table = Table("at", "kind", "device", "ip", "country", "city")
+    for e in entries:
+        table.add_row(e.at.ToJsonString(), e.kind, e.device, e.ip, e.country, e.city)
+    Console().print(table)
 
 
 @member_app.command("export")

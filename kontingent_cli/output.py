@@ -10,6 +10,7 @@ import typer
 from google.protobuf.json_format import MessageToDict
 from membership.v1 import membership_pb2_grpc
 from rich.console import Console
+from rich.table import Table
 
 from kontingent_cli.clients import Credentials, Session
 
@@ -58,3 +59,36 @@ def membership_call(org: str | None, api_key: str | None, method: str, request: 
     with session.channel("membership") as channel:
         stub = membership_pb2_grpc.MembershipServiceStub(channel)
         return rpc(lambda: session.call(getattr(stub, method), request))
+
+
+def show_member(member: Any, as_json: bool) -> None:
+    """A member as a two-column table, or its JSON."""
+    if as_json:
+        print_json(message(member))
+        return
+    table = Table(show_header=False)
+    period = f"{member.period_start} to {member.period_end}" if member.period_end else ""
+    rows = [
+        ("member id", member.member_id),
+        ("name", member.name),
+        ("email", member.email),
+        ("phone", member.phone),
+        ("language", member.language),
+        ("status", member.status),
+        ("membership type", member.membership_type_id),
+        ("period", period),
+        ("registered", member.registered_at.ToJsonString()),
+        ("form", f"{member.form_key} version {member.form_version}"),
+        *((f"answer: {k}", v) for k, v in sorted(member.answers.items())),
+        ("consents", ", ".join(member.consents)),
+        ("policy accepted", f"privacy {member.policy_version}, terms {member.terms_version}"),
+        ("must re-consent", "yes" if member.needs_reconsent else "no"),
+        ("restricted", "yes" if member.restricted else "no"),
+        ("objects to", ", ".join(member.objections)),
+    ]
+    if member.HasField("guardian"):
+        g = member.guardian
+        rows.append(("guardian", f"{g.name} {g.email or g.phone} (consented: {g.consent})"))
+    for label, value in rows:
+        table.add_row(label, value)
+    Console().print(table)

@@ -35,7 +35,14 @@ def cli(stack: Stack, *args: str, api_key: str | None = None) -> subprocess.Comp
     return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
+# Commands whose output is a JSON document anyway (they take no --json).
+JSON_ONLY = (("member", "export"), ("member", "erase"))
+
+
 def cli_json(stack: Stack, *args: str, api_key: str | None = None) -> Any:
+    """A command's --json output, parsed; the command must succeed."""
+    if "--json" not in args and tuple(args[:2]) not in JSON_ONLY:
+        args = (*args, "--json")
     result = cli(stack, *args, api_key=api_key)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

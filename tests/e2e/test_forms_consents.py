@@ -519,6 +519,10 @@ def test_register_via_cli_with_answers(stack: Stack, club: dict[str, str]) -> No
     )
     assert member["answers"] == {"date_of_birth": "1970-07-07", "shirt": "L"}
     assert member["consents"] == ["photos"]
+    shown = cli(stack, "member", "get", member["member_id"], "--org", club["org_id"])
+    assert shown.returncode == 0
+    for line in ("Cli Bruker", "answer: shirt", "consents", "photos", "default version 1"):
+        assert line in shown.stdout, line
     bad = cli(
         stack,
         "member",
