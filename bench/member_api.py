@@ -1,7 +1,7 @@
 """Member-API benchmark: GetMember and RegisterMember through the real membership service,
 beside a bare grpc.aio handler of the same service measured in the same run.
 
-    python -m bench.member_api --n 5000 --concurrency 32 --warmup 300 --members 1000
+    python -m bench.member_api --n 15000 --concurrency 32 --warmup 300 --members 1000
 
 The bare server answers GetMember and RegisterMember with a fixed Member (no interceptor, no
 auth, no database, no keyring): the ceiling for this transport and these messages. It runs in a
@@ -401,7 +401,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--n", type=int, default=5000, help="calls per phase (default 5000)")
+    parser.add_argument(
+        "--n",
+        type=int,
+        default=15000,
+        help="calls per phase (default 15000; shorter runs are noisier)",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="calls in flight (default 32)")
     parser.add_argument(
         "--warmup", type=int, default=300, help="calls before each phase, not counted (default 300)"

@@ -25,7 +25,7 @@ from services.common.logging import get_logger
 from services.membership.adapters.orm import members
 
 log = get_logger(__name__)
-LINGER_S = 0.001
+LINGER_S = 0.002
 BUSY_GAP_S = 0.005
 
 
@@ -106,7 +106,7 @@ class MemberReader:
             try:
                 return {row.id: row for row in self.database.read_inline(statement, params)}
             except OperationalError:
-                log.info("inline_read_busy", rows=len(member_ids))  # wait in a session
+                log.warning("inline_read_busy", rows=len(member_ids))  # wait in a session
         async with self.database.sessions() as session:
             result = await session.execute(statement, params)
             return {row.id: row for row in result.all()}
