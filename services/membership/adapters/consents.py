@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,3 +30,23 @@ async def forget(session: AsyncSession, org_id: str, member_id: str) -> int:
         delete(consents).where(consents.c.org_id == org_id, consents.c.member_id == member_id)
     )
     return result.rowcount or 0
+
+
+def consent_row(
+    org_id: str,
+    member_id: str,
+    purpose: str,
+    granted: bool,
+    at: datetime,
+    source: str,
+    policy_version: int,
+) -> dict[str, object]:
+    return {
+        "org_id": org_id,
+        "member_id": member_id,
+        "purpose": purpose,
+        "granted": granted,
+        "at": at,
+        "source": source,
+        "policy_version": policy_version,
+    }

@@ -19,16 +19,13 @@ from services.membership.entrypoints.grpc_types import MembershipTypeRpcs
 from services.membership.service_layer.api_keys import ApiKeyHandlers, KeyInfo
 from services.membership.service_layer.audit_log import audit_page
 from services.membership.service_layer.consents import ConsentRegister
-from services.membership.service_layer.handlers import (
-    MembershipHandlers,
-    MemberView,
-    SignupRequest,
-)
+from services.membership.service_layer.handlers import MembershipHandlers, MemberView
 from services.membership.service_layer.logins import Login, LoginLog
 from services.membership.service_layer.members import MemberRights
 from services.membership.service_layer.membership_types import MembershipTypes
 from services.membership.service_layer.orgs import OrgSettings
 from services.membership.service_layer.policies import Policies
+from services.membership.service_layer.signup import SignupRequest, Signups
 
 
 def member_message(view: MemberView) -> pb.Member:
@@ -108,6 +105,7 @@ class MembershipServicer(
         self.policies = Policies(handlers)
         self.forms = handlers.forms
         self.consents = ConsentRegister(handlers)
+        self.signups = Signups(handlers)
         self.types = MembershipTypes(handlers)
 
     async def AcceptPolicy(
@@ -251,7 +249,7 @@ class MembershipServicer(
     ) -> pb.Member:
         principal = current_principal()
         guardian = request.guardian if request.HasField("guardian") else None
-        view = await self.handlers.register_member(
+        view = await self.signups.register(
             principal.actor,
             principal.org_id,
             SignupRequest(

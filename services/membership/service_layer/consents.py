@@ -7,6 +7,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from events.v1.envelope_pb2 import Envelope
+from membership.v1 import events_pb2
+
+from services.common.envelope import new_envelope
 from services.common.errors import InvalidArgument, NotFound
 from services.common.grpc.auth import Principal
 from services.common.outbox import add_event
@@ -14,14 +18,10 @@ from services.common.topics import CONSENT_CHANGED
 from services.membership.adapters import audit
 from services.membership.adapters import consents as consent_table
 from services.membership.adapters.audit import Change
-from services.membership.adapters.consents import INSERT_CONSENT
+from services.membership.adapters.consents import INSERT_CONSENT, consent_row
 from services.membership.adapters.repository import Repository
 from services.membership.metrics import CONSENT_CHANGES
-from services.membership.service_layer.handlers import (
-    MembershipHandlers,
-    consent_event,
-    consent_row,
-)
+from services.membership.service_layer.handlers import MembershipHandlers
 
 API_SOURCES = ("member", "admin", "unsubscribe", "guardian")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
@@ -106,3 +106,21 @@ class ConsentRegister:
             tuple(row.consents.split()),
             [ConsentChange(r.purpose, r.granted, r.at, r.source, r.policy_version) for r in rows],
         )
+
+
+def consent_event(
+    org_id: str, member_id: str, purpose: str, granted: bool, source: str, policy_version: int
+) -> Envelope:
+    return new_envelope(
+        "membership.consent-changed",
+        events_pb2.ConsentChanged(
+            member_id=member_id,
+            org_id=org_id,
+            purpose=purpose,
+            granted=granted,
+            source=source,
+            policy_version=policy_version,
+        ),
+        org_id=org_id,
+        subject_id=member_id,
+    )

@@ -1,57 +1,44 @@
-"""Membership use cases. Each one validates, then changes state and queues its event in one
-transaction. Personal fields are sealed before they reach the database."""
+"""The core of membership that the other use cases build on: orgs (created, cached as
+profiles), API key introspection, and members read and shown (unsealed) one or many at a
+time. Personal fields are sealed before they reach the database."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from events.v1.envelope_pb2 import Envelope
-from membership.v1 import events_pb2
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
 from services.common.db.engine import Database
-from services.common.envelope import new_envelope
-from services.common.errors import AlreadyExists, InvalidArgument, NotFound
+from services.common.errors import AlreadyExists, NotFound
 from services.common.grpc.auth import ORG_SCOPES, Principal
-from services.common.outbox import OutboxRelay, outbox_row
+from services.common.outbox import OutboxRelay
 from services.common.sealing import (
     Sealer,
     SubjectForgotten,
     SubjectReservations,
-    blind_index,
 )
-from services.common.topics import CONSENT_CHANGED, MEMBER_REGISTERED
 from services.membership.adapters import audit
 from services.membership.adapters import policies as policy_table
 from services.membership.adapters.audit import Change
 from services.membership.adapters.member_reader import MemberReader
-from services.membership.adapters.repository import Repository, member_row
-from services.membership.adapters.signup_writer import Signup, SignupWriter
+from services.membership.adapters.repository import Repository
 from services.membership.domain import api_keys
-from services.membership.domain.forms import DATE_OF_BIRTH, validate_answers, validate_consents
-from services.membership.domain.guardians import Guardian, validate_guardian
+from services.membership.domain.guardians import Guardian
 from services.membership.domain.orgs import PRIVACY, TERMS, OrgProfile, PolicyState
-from services.membership.domain.status import PENDING
 from services.membership.domain.validation import (
-    MemberDraft,
-    email_lookup_form,
-    validate_member,
     validate_org,
 )
-from services.membership.metrics import MEMBERS_REGISTERED, ORGS_CREATED, REGISTRATIONS_REJECTED
+from services.membership.metrics import ORGS_CREATED
 from services.membership.service_layer.forms import FormCatalog, PublishedForm
 
 SEALED_FIELDS = ("name", "email", "phone")
-STATUS_PENDING = PENDING
 ORG_CACHE_TTL_S = 30.0
-AUDIT_ACTION = {"signup": "member.registered", "import": "member.imported"}
-SOURCES = tuple(AUDIT_ACTION)
 
 
 @dataclass(frozen=True)
@@ -86,31 +73,6 @@ class MemberView:
     guardian: Guardian | None = None
 
 
-@dataclass(frozen=True)
-class SignupRequest:
-    name: str
-    email: str
-    phone: str
-    language: str = ""
-    form_key: str = ""
-    form_version: int = 0
-    answers: dict[str, str] = field(default_factory=dict)
-    consents: list[str] = field(default_factory=list)
-    accepted_policy_version: int = 0
-    accepted_terms_version: int = 0
-    membership_type_id: str = ""
-    guardian: Guardian | None = None
-    source: str = "signup"
-    validate_only: bool = False
-
-
-# What a valid sign-up request comes to: the member's draft, the form version answered, its
-# answers, the consents given, the guardian (under 15) and the membership type.
-ValidSignup = tuple[
-    MemberDraft, PublishedForm, dict[str, Any], tuple[str, ...], Guardian | None, str | None
-]
-
-
 class MembershipHandlers:
     def __init__(
         self,
@@ -122,7 +84,6 @@ class MembershipHandlers:
         default_language: str = "nb",
     ) -> None:
         self.database = database
-        self.signups = SignupWriter(database)
         self.reader = MemberReader(database)
         self.sealer = sealer
         self.subjects = subjects
@@ -213,169 +174,6 @@ class MembershipHandlers:
             kind="org", org_id=row.org_id, scopes=frozenset(row.scopes.split()), key_id=row.key_id
         )
 
-    async def register_member(self, actor: str, org_id: str, request: SignupRequest) -> MemberView:
-        org = await self.org(org_id)
-        if org is None:
-            raise NotFound("org not found")
-        try:
-            signup = await self._validate_signup(org, request)
-        except Exception:
-            REGISTRATIONS_REJECTED.labels("invalid").inc()
-            raise
-        draft, form, answers, consents, guardian, type_id = signup
-        email_index = blind_index(self.index_key, org_id, email_lookup_form(draft.email))
-        member_language = draft.language or org.language
-        now = datetime.now(UTC)
-        if request.validate_only:
-            async with self.database.sessions() as session:
-                existing = await Repository(session).member_id_by_email_index(org_id, email_index)
-            if existing:
-                raise AlreadyExists(f"already a member: {existing}", existing)
-            member_id = ""
-        else:
-            member_id = await self._write_signup(
-                actor, org, request, signup, email_index, member_language, now
-            )
-            self.relay.wake()
-            MEMBERS_REGISTERED.inc()
-        return MemberView(
-            member_id,
-            org_id,
-            draft.name,
-            draft.email,
-            draft.phone,
-            member_language,
-            STATUS_PENDING,
-            now,
-            org.name,
-            membership_type_id=type_id or "",
-            form=form if form.form_id else None,
-            answers=answers,
-            consents=consents,
-            policy_version=request.accepted_policy_version,
-            terms_version=request.accepted_terms_version,
-            guardian=guardian,
-        )
-
-    async def _validate_signup(self, org: OrgProfile, request: SignupRequest) -> ValidSignup:
-        """Every check at once, so that one answer names every bad field."""
-        errors: dict[str, str] = {}
-
-        def attempt(check, *args):  # type: ignore[no-untyped-def]
-            try:
-                return check(*args)
-            except InvalidArgument as exc:
-                errors.update(exc.field_errors)
-                return None
-
-        today = datetime.now(UTC).date()
-        draft = attempt(
-            validate_member, request.name, request.email, request.phone, request.language
-        )
-        try:
-            form = await self.forms.get(org.org_id, request.form_key, request.form_version)
-        except NotFound as exc:
-            raise InvalidArgument({"form_key": str(exc)}) from exc
-        answers = attempt(validate_answers, form.definition, dict(request.answers), today) or {}
-        consents = attempt(validate_consents, form.definition, list(request.consents)) or ()
-        guardian = attempt(validate_guardian, request.guardian, answers.get(DATE_OF_BIRTH), today)
-        if request.source not in SOURCES:
-            errors["source"] = f"one of {', '.join(SOURCES)}"
-        elif request.source == "signup":
-            # An import brings members who accepted elsewhere, before the org came here.
-            errors.update(
-                org.acceptance_errors(
-                    request.accepted_policy_version, request.accepted_terms_version
-                )
-            )
-        type_id = request.membership_type_id or None
-        if type_id is None and len(org.type_ids) > 1:
-            errors["membership_type_id"] = "required: the org has several membership types"
-        elif type_id is None and org.type_ids:
-            type_id = org.type_ids[0]
-        elif type_id is not None and type_id not in org.type_ids:
-            errors["membership_type_id"] = "not a membership type of this org"
-        if errors:
-            raise InvalidArgument(errors)
-        return draft, form, answers, consents, guardian, type_id
-
-    async def _write_signup(
-        self,
-        actor: str,
-        org: OrgProfile,
-        request: SignupRequest,
-        signup: ValidSignup,
-        email_index: str,
-        language: str,
-        now: datetime,
-    ) -> str:
-        draft, form, answers, consents, guardian, type_id = signup
-        org_id = org.org_id
-        # No look-up first: the unique (org, email index) constraint finds a second sign-up
-        # of the same address below, and first sign-ups are the common case.
-        member_id = await self.subjects.take(org_id)
-        personal = {"name": draft.name, "email": draft.email, "phone": draft.phone}
-        if answers or guardian:
-            personal["profile"] = json.dumps(
-                {"answers": answers, "guardian": asdict(guardian) if guardian else None}
-            )
-        sealed = await self.sealer.seal(member_id, personal)
-        events = [
-            outbox_row(
-                MEMBER_REGISTERED,
-                new_envelope(
-                    "membership.member-registered",
-                    events_pb2.MemberRegistered(
-                        member_id=member_id, org_id=org_id, language=language
-                    ),
-                    org_id=org_id,
-                    subject_id=member_id,
-                ),
-            )
-        ]
-        source = "guardian" if guardian else request.source
-        consent_rows = []
-        for purpose in consents:
-            consent_rows.append(
-                consent_row(org_id, member_id, purpose, True, now, source, org.privacy.current)
-            )
-            events.append(
-                outbox_row(
-                    CONSENT_CHANGED,
-                    consent_event(org_id, member_id, purpose, True, source, org.privacy.current),
-                )
-            )
-        fields = (*SEALED_FIELDS, "language", *(["answers"] if answers else []))
-        try:
-            await self.signups.write(
-                Signup(
-                    member_row(
-                        member_id,
-                        org_id,
-                        sealed,
-                        email_index,
-                        language,
-                        STATUS_PENDING,
-                        now,
-                        type_id=type_id,
-                        form_id=form.form_id or None,
-                        policy_version=request.accepted_policy_version,
-                        terms_version=request.accepted_terms_version,
-                        consents=consents,
-                    ),
-                    events,
-                    Change(actor, AUDIT_ACTION[request.source], member_id, fields).row(org_id, now),
-                    consent_rows,
-                )
-            )
-        except IntegrityError as exc:
-            # This address is a member already (the reserved id is simply not used).
-            async with self.database.sessions() as session:
-                winner = await Repository(session).member_id_by_email_index(org_id, email_index)
-            REGISTRATIONS_REJECTED.labels("duplicate").inc()
-            raise AlreadyExists(f"already a member: {winner}", winner or "") from exc
-        return member_id
-
     async def get_member(self, org_id: str, member_id: str) -> MemberView:
         row = await self.reader.get(org_id, member_id)
         org = await self.org(org_id) if row is not None else None
@@ -436,41 +234,3 @@ class MembershipHandlers:
             needs_reconsent=org.needs_reconsent(row.policy_version, row.terms_version),
             guardian=Guardian(**guardian) if guardian else None,
         )
-
-
-def consent_row(
-    org_id: str,
-    member_id: str,
-    purpose: str,
-    granted: bool,
-    at: datetime,
-    source: str,
-    policy_version: int,
-) -> dict[str, object]:
-    return {
-        "org_id": org_id,
-        "member_id": member_id,
-        "purpose": purpose,
-        "granted": granted,
-        "at": at,
-        "source": source,
-        "policy_version": policy_version,
-    }
-
-
-def consent_event(
-    org_id: str, member_id: str, purpose: str, granted: bool, source: str, policy_version: int
-) -> Envelope:
-    return new_envelope(
-        "membership.consent-changed",
-        events_pb2.ConsentChanged(
-            member_id=member_id,
-            org_id=org_id,
-            purpose=purpose,
-            granted=granted,
-            source=source,
-            policy_version=policy_version,
-        ),
-        org_id=org_id,
-        subject_id=member_id,
-    )
