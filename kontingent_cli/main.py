@@ -24,6 +24,7 @@ from kontingent_cli.output import (
     OrgOpt,
     err,
     fail,
+    masked_update,
     membership_call,
     message,
     org_session,
@@ -194,15 +195,11 @@ def member_update(
     as_json: JsonOpt = False,
 ) -> None:
     """Rectify a member's details: only the options given change."""
-    changes = {
-        k: v
-        for k, v in {"name": name, "email": email, "phone": phone, "language": language}.items()
-        if v is not None
-    }
-    if not changes:
-        raise fail("give at least one of --name, --email, --phone, --language", 2)
-    request = membership_pb2.UpdateMemberRequest(member_id=member_id, **changes)
-    request.update_mask.paths.extend(changes)
+    request = masked_update(
+        membership_pb2.UpdateMemberRequest,
+        {"name": name, "email": email, "phone": phone, "language": language},
+        member_id=member_id,
+    )
     show_member(membership_call(org, api_key, "UpdateMember", request), as_json)
 
 

@@ -18,6 +18,7 @@ from kontingent_cli.output import (
     OrgOpt,
     err,
     fail,
+    masked_update,
     membership_call,
     message,
     print_json,
@@ -99,21 +100,16 @@ def org_update(
     as_json: JsonOpt = False,
 ) -> None:
     """Change the org's name, language or contact details: only the options given change."""
-    changes = {
-        k: v
-        for k, v in {
+    request = masked_update(
+        pb.UpdateOrgRequest,
+        {
             "name": name,
             "language": language,
             "contact_email": contact_email,
             "contact_phone": contact_phone,
             "contact_address": contact_address,
-        }.items()
-        if v is not None
-    }
-    if not changes:
-        raise fail("give at least one option to change", 2)
-    request = pb.UpdateOrgRequest(**changes)
-    request.update_mask.paths.extend(changes)
+        },
+    )
     _show_org(membership_call(org, api_key, "UpdateOrg", request), as_json)
 
 

@@ -92,3 +92,15 @@ def show_member(member: Any, as_json: bool) -> None:
     for label, value in rows:
         table.add_row(label, value)
     Console().print(table)
+
+
+def masked_update(request_type: Any, options: dict[str, str | None], **ids: str) -> Any:
+    """An Update request of only the options given, with its field mask; none given ends the
+    command with a usage error."""
+    changes = {name: value for name, value in options.items() if value is not None}
+    if not changes:
+        given = ", ".join(f"--{name.replace('_', '-')}" for name in options)
+        raise fail(f"give at least one of {given}", 2)
+    request = request_type(**ids, **changes)
+    request.update_mask.paths.extend(changes)
+    return request

@@ -477,6 +477,8 @@ def test_org_contact_details(stack: Stack, club: dict[str, str], api: OrgApi) ->
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "contact_email" in bad.details() and "language" in bad.details()
     assert api("GetOrg", pb.GetOrgRequest()).contact_address == "Storgata 1, 9008 Tromsø"
+    nothing = cli(stack, "org", "update", "--org", club["org_id"])
+    assert nothing.returncode == 2 and "give at least one of --name" in nothing.stderr
     audit = cli_json(stack, "audit", "list", "--org", club["org_id"], "--json")
     updated = [e for e in audit["entries"] if e["action"] == "org.updated"]
     assert updated and set(updated[0]["fields"]) == {
