@@ -48,7 +48,11 @@ PLAN = (
     ("real", "GetMember"),
     ("bare", "RegisterMember"),
     ("real", "RegisterMember"),
+    # For comparison, not the target: membership alone, its consumers paused (SIGSTOP) for the
+    # measured calls, as if billing and notify ran on cores of their own.
+    ("alone", "RegisterMember"),
 )
+CONSUMERS_PAUSED = "alone"
 # Services that consume membership.member-registered.v1: each sign-up is work for them.
 CONSUMERS = ("billing", "notify")
 # The stack counts as quiet when its processes together use less than this share of a core.
@@ -125,7 +129,7 @@ def bare_server(timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
 
 @dataclass
 class PhaseResult:
-    target: str  # "bare" or "real"
+    target: str  # "bare", "real" or "alone" (real, billing and notify paused)
     method: str
     calls: Calls
     cpu: dict[str, float | None]  # process -> CPU seconds during the measured calls
@@ -242,6 +246,7 @@ async def measure(stack: Stack, bare_addr: str, bare_pid: int, args: argparse.Na
             "real": membership_pb2_grpc.MembershipServiceStub(real_channel),
             "bare": membership_pb2_grpc.MembershipServiceStub(bare_channel),
         }
+        stubs[CONSUMERS_PAUSED] = stubs["real"]
         signups = SignupDriver(real_channel, api_key, uuid.uuid4().hex[:8])
 
         print(f"registering {args.members} members to read ...", file=sys.stderr, flush=True)
@@ -271,14 +276,21 @@ async def measure(stack: Stack, bare_addr: str, bare_pid: int, args: argparse.Na
             print(f"{target} {method} ...", file=sys.stderr, flush=True)
             if args.warmup:
                 warm = await run_calls(rpc, make[method](args.warmup), args.concurrency, metadata)
-                if (target, method) == ("real", "RegisterMember"):
+                if target != "bare" and method == "RegisterMember":
                     registered += len(warm.replies)
             requests = make[method](args.n)  # built before the clock starts
             await settle(stack, registered)
+            paused = CONSUMERS if target == CONSUMERS_PAUSED else ()
+            for name in paused:
+                stack.signal(name, signal.SIGSTOP)
             keyring_before = keyring_calls(stack)
             cpu_before, machine_before = procstat.snapshot(pids), procstat.machine_jiffies()
             started = time.monotonic()
-            calls = await run_calls(rpc, requests, args.concurrency, metadata)
+            try:
+                calls = await run_calls(rpc, requests, args.concurrency, metadata)
+            finally:
+                for name in paused:
+                    stack.signal(name, signal.SIGCONT)
             cpu = procstat.used(cpu_before, procstat.snapshot(pids))
             busy = procstat.busy_seconds(machine_before, procstat.machine_jiffies())
             cpu_wall_s = time.monotonic() - started
@@ -331,6 +343,13 @@ def render(report: Report) -> str:
         lines.append(
             f"    {method:<16}{100 * ratio:>5.1f}%   ({real.rate:.0f} / {bare.rate:.0f})   "
             f"target >= {100 * target:.0f}%   {verdict}"
+        )
+    alone, bare = by_label.get("alone RegisterMember"), by_label.get("bare RegisterMember")
+    if alone is not None and bare is not None and bare.rate:
+        lines.append(
+            "    (RegisterMember with billing and notify paused: "
+            f"{100 * alone.rate / bare.rate:.1f}%, {alone.rate:.0f} / {bare.rate:.0f}; "
+            "for comparison, not the target's measure)"
         )
     lines += cpu_table(report.phases)
     return "\n".join(lines)
