@@ -3,14 +3,12 @@ beside a bare grpc.aio handler of the same service measured in the same run.
 
     python -m bench.member_api --n 15000 --concurrency 32 --warmup 300 --members 1000
 
-The bare server answers GetMember and RegisterMember with a fixed Member (no interceptor, no
-auth, no database, no keyring): the ceiling for this transport and these messages. It runs in a
-child process of its own, as the real service does, and both are driven by the same client
+The bare server (bench/bare_server.py) and the real service are driven by the same client
 code from this process, with the same concurrency and the same requests (auth metadata
 included). Phases, in order: bare GetMember, real GetMember (members registered beforehand,
-ids round-robin), bare RegisterMember, real RegisterMember (unique emails). Each phase has its
-own warm-up, and starts once the stack has gone quiet (the sign-ups before it set off billing
-and notify work).
+ids round-robin), bare RegisterMember, real RegisterMember (unique emails), and for comparison
+RegisterMember with billing and notify paused. Each phase has its own warm-up, and starts once
+the stack has gone quiet (the sign-ups before it set off billing and notify work).
 
 Targets: real GetMember >= 60% and real RegisterMember >= 30% of the bare handler's rate.
 Starts its own stack on random loopback ports with a throwaway data directory and always stops
@@ -21,25 +19,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import re
 import signal
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import grpc
 from membership.v1 import membership_pb2, membership_pb2_grpc
 
 from bench import procstat
+from bench.bare_server import bare_server
 from bench.common import Calls, bearer, create_org, local_stack, percentile, run_calls
 from bench.signup import SignupDriver, member_ids
-from kontingent_cli.devstack import Stack, free_port, wait_for_port
+from kontingent_cli.devstack import Stack
 
 # Real rate / bare rate each method should reach.
 TARGETS = {"GetMember": 0.60, "RegisterMember": 0.30}
@@ -59,70 +53,6 @@ CONSUMERS = ("billing", "notify")
 QUIET_SHARE = 0.15
 QUIET_WINDOW_S = 0.25
 QUIET_TIMEOUT_S = 60.0
-
-# What the bare server answers: shaped like a real answer (uuid ids, sign-up-like fields).
-BARE_MEMBER = membership_pb2.Member(
-    member_id="0b9e2a8e-5d0c-4f57-9a51-3f1d2c7e8b10",
-    org_id="5e0c1d2a-8f3b-4c6d-9e7f-0a1b2c3d4e5f",
-    name="Bench Medlem 1234",
-    email="bench-0123abcd-1234@bench.kontingent.no",
-    phone="+4790001234",
-    language="nb",
-    status="pending",
-)
-BARE_MEMBER.registered_at.FromSeconds(1_767_225_600)
-
-
-# --- the bare server (child process) ------------------------------------------------------
-
-
-class BareMembership(membership_pb2_grpc.MembershipServiceServicer):
-    async def GetMember(
-        self, request: membership_pb2.GetMemberRequest, context: grpc.aio.ServicerContext
-    ) -> membership_pb2.Member:
-        return BARE_MEMBER
-
-    async def RegisterMember(
-        self, request: membership_pb2.RegisterMemberRequest, context: grpc.aio.ServicerContext
-    ) -> membership_pb2.Member:
-        return BARE_MEMBER
-
-
-async def serve_bare(port: int) -> None:
-    server = grpc.aio.server()
-    membership_pb2_grpc.add_MembershipServiceServicer_to_server(BareMembership(), server)
-    if server.add_insecure_port(f"127.0.0.1:{port}") == 0:
-        raise OSError(f"cannot listen for gRPC on 127.0.0.1:{port}")
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await server.stop(0)
-
-
-@contextlib.contextmanager
-def bare_server(timeout_s: float = 30.0) -> Iterator[tuple[str, int]]:
-    """`python -m bench.member_api --serve-bare PORT` as a child process; (address, pid)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.member_api", "--serve-bare", str(port)],
-        start_new_session=True,  # stopped by us, not by a Ctrl-C meant for the benchmark
-    )
-    try:
-        wait_for_port(port, time.monotonic() + timeout_s)
-        if proc.poll() is not None:
-            raise RuntimeError(f"the bare server exited with {proc.returncode}")
-        yield f"127.0.0.1:{port}", proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 # --- measuring ----------------------------------------------------------------------------
 
@@ -179,19 +109,11 @@ class Report:
 
 
 def counter(stack: Stack, service: str, name: str, **labels: str) -> float | None:
-    """The sum of a counter's samples that have `labels`, from the service's /metrics page;
-    None when the page cannot be read."""
+    """A counter of the service now; None when its page cannot be read."""
     try:
-        with urllib.request.urlopen(f"{stack.http_url(service)}/metrics", timeout=5) as page:
-            text = page.read().decode()
+        return stack.metric(service, f"{service}_{name}", labels)
     except OSError:
         return None
-    wanted = [f'{key}="{value}"' for key, value in labels.items()]
-    return sum(
-        float(value)
-        for found, value in re.findall(rf"^{service}_{name}\{{([^}}]*)\}} (\S+)$", text, re.M)
-        if all(label in found.split(",") for label in wanted)
-    )
 
 
 def keyring_calls(stack: Stack) -> float | None:
@@ -444,12 +366,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="keep the stack's data directory (logs, SQLite files)",
     )
-    parser.add_argument(
-        "--serve-bare",
-        type=int,
-        metavar="PORT",
-        help="internal: run only the bare server on 127.0.0.1:PORT (the benchmark starts it)",
-    )
     args = parser.parse_args(argv)
     if args.n < 1 or args.concurrency < 1 or args.warmup < 0 or args.members < 1:
         parser.error("--n, --concurrency and --members must be >= 1, --warmup >= 0")
@@ -460,9 +376,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.serve_bare is not None:
-        asyncio.run(serve_bare(args.serve_bare))
-        return 0
     with local_stack(args.keep_data) as stack, bare_server() as (bare_addr, bare_pid):
         report = asyncio.run(
             asyncio.wait_for(measure(stack, bare_addr, bare_pid, args), args.timeout)

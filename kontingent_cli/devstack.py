@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +113,22 @@ class Stack:
 
     def http_url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service][1]}"  # type: ignore[index]
+
+    def metrics_page(self, service: str) -> str:
+        """The service's Prometheus page; raises OSError if it does not answer."""
+        with urllib.request.urlopen(f"{self.http_url(service)}/metrics", timeout=5) as page:
+            return str(page.read().decode())
+
+    def metric(self, service: str, name: str, labels: dict[str, str] | None = None) -> float:
+        """The sum of a metric's samples that carry `labels`, as the service reports it now."""
+        wanted = [f'{key}="{value}"' for key, value in (labels or {}).items()]
+        total = 0.0
+        for line in self.metrics_page(service).splitlines():
+            sample, _, value = line.rpartition(" ")
+            series, _, label_text = sample.partition("{")
+            if series == name and all(w in label_text.rstrip("}").split(",") for w in wanted):
+                total += float(value)
+        return total
 
     def cli_env(self) -> dict[str, str]:
         """What a `kontingent` CLI needs to talk to this stack."""

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,15 +14,18 @@ from typing import Any, TypeVar
 
 import grpc
 from events.v1.envelope_pb2 import Envelope
+from google.protobuf.message import Message
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from membership.v1 import membership_pb2_grpc
 
 from kontingent_cli.devstack import Stack, StackConfig
+from services.common.envelope import unpack
 from services.common.outbox import outbox_row
 from services.common.topics import TopicSpec
 from tests.conftest import APP_ROLE
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 CLI = [sys.executable, "-m", "kontingent_cli"]
 
 
@@ -110,28 +112,6 @@ def emails_to(stack: Stack, address: str) -> list[dict[str, Any]]:
     ]
 
 
-def metrics_page(stack: Stack, service: str) -> str:
-    with urllib.request.urlopen(f"{stack.http_url(service)}/metrics", timeout=5) as response:
-        return str(response.read().decode())
-
-
-def metric(stack: Stack, service: str, name: str, labels: dict[str, str] | None = None) -> float:
-    """Sum of a metric's samples (matching the labels) on a service's /metrics page."""
-    text = metrics_page(stack, service)
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name):
-            continue
-        sample, _, value = line.rpartition(" ")
-        series, _, label_text = sample.partition("{")
-        if series != name:
-            continue
-        if labels and not all(f'{k}="{v}"' in label_text for k, v in labels.items()):
-            continue
-        total += float(value)
-    return total
-
-
 def publish(stack: Stack, topic: TopicSpec, envelope: Envelope) -> None:
     """Put an event on a topic as another service's outbox relay would (same key and value)."""
     row = outbox_row(topic, envelope)
@@ -208,3 +188,20 @@ def private_stack(data_dir: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.stop()
+
+
+def publish_form(stack: Stack, org_id: str, text: str, directory: Path) -> dict[str, Any]:
+    """Publish a form written as YAML through the CLI; the published form."""
+    path = directory / "form.yaml"
+    path.write_text(text, encoding="utf-8")
+    return dict(cli_json(stack, "form", "publish", str(path), "--org", org_id))
+
+
+def events(stack: Stack, topic: TopicSpec, payload: type[M]) -> list[tuple[Envelope, M]]:
+    """Every event on a topic so far, each with its payload (oldest first per partition)."""
+    found = []
+    for record in read_topic(stack.broker, topic.name):
+        envelope = Envelope()
+        envelope.ParseFromString(record.value)
+        found.append((envelope, unpack(envelope, payload)))
+    return found

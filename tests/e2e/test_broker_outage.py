@@ -14,7 +14,6 @@ from tests.e2e.helpers import (
     create_org,
     emails_to,
     export_once_invoiced,
-    metric,
     private_stack,
     register,
     wait_until,
@@ -37,7 +36,7 @@ def test_registration_survives_broker_outage(own_stack: Stack) -> None:
         member = register(stack, org, "Aud Eide", "aud@example.no", "+4790044556")
         assert member["member_id"]
         wait_until(
-            lambda: metric(stack, "membership", "membership_outbox_backlog_events") >= 1,
+            lambda: stack.metric("membership", "membership_outbox_backlog_events") >= 1,
             timeout_s=10,
             what="the event to wait in the outbox",
         )
@@ -51,7 +50,7 @@ def test_registration_survives_broker_outage(own_stack: Stack) -> None:
         what="welcome after the broker returned",
     )
     wait_until(
-        lambda: metric(stack, "membership", "membership_outbox_backlog_events") == 0 or None,
+        lambda: stack.metric("membership", "membership_outbox_backlog_events") == 0 or None,
         timeout_s=30,
         what="the outbox to drain",
     )

@@ -15,7 +15,6 @@ from tests.e2e.helpers import (
     database_bytes,
     emails_to,
     export_once_invoiced,
-    metric,
     read_topic,
     register,
     wait_until,
@@ -70,8 +69,8 @@ def test_redelivered_event_has_one_effect(stack: Stack, events_org: dict[str, st
     [original] = [
         r for r in read_topic(stack.broker, MEMBER_REGISTERED.name) if r.key == member_id.encode()
     ]
-    duplicates_before = metric(
-        stack, "billing", "billing_consumer_messages_total", {"outcome": "duplicate"}
+    duplicates_before = stack.metric(
+        "billing", "billing_consumer_messages_total", {"outcome": "duplicate"}
     )
 
     producer = KafkaProducer(bootstrap_servers=stack.broker, acks="all")
@@ -82,14 +81,14 @@ def test_redelivered_event_has_one_effect(stack: Stack, events_org: dict[str, st
 
     wait_until(
         lambda: (
-            metric(stack, "billing", "billing_consumer_messages_total", {"outcome": "duplicate"})
+            stack.metric("billing", "billing_consumer_messages_total", {"outcome": "duplicate"})
             >= duplicates_before + 3
         ),
         what="billing to see the duplicates",
     )
     wait_until(
         lambda: (
-            metric(stack, "notify", "notify_consumer_messages_total", {"outcome": "duplicate"}) >= 3
+            stack.metric("notify", "notify_consumer_messages_total", {"outcome": "duplicate"}) >= 3
         ),
         what="notify duplicates",
     )
@@ -126,6 +125,6 @@ def test_poison_event_is_dead_lettered_and_consumers_go_on(
     export = export_once_invoiced(stack, events_org, member_id)
     assert len(export["stores"]["billing"]["invoices"]) == 1
     assert (
-        metric(stack, "billing", "billing_consumer_messages_total", {"outcome": "dead_lettered"})
+        stack.metric("billing", "billing_consumer_messages_total", {"outcome": "dead_lettered"})
         >= 1
     )

@@ -18,16 +18,15 @@ from membership.v1 import membership_pb2 as pb
 from membership.v1.events_pb2 import MemberStatusChanged
 
 from kontingent_cli.devstack import Stack
-from services.common.envelope import new_envelope, unpack
+from services.common.envelope import new_envelope
 from services.common.topics import DUNNING_EXHAUSTED, MEMBER_STATUS_CHANGED, PAYMENT_SUCCEEDED
 from tests.e2e.helpers import (
     OrgApi,
     cli,
     cli_json,
     create_org,
-    metric,
+    events,
     publish,
-    read_topic,
     register,
     wait_until,
 )
@@ -61,14 +60,11 @@ def member(stack: Stack, org: dict[str, str], member_id: str) -> dict[str, Any]:
 
 
 def status_events(stack: Stack, member_id: str) -> list[tuple[Envelope, MemberStatusChanged]]:
-    found = []
-    for record in read_topic(stack.broker, MEMBER_STATUS_CHANGED.name):
-        if record.key != member_id.encode():
-            continue
-        envelope = Envelope()
-        envelope.ParseFromString(record.value)
-        found.append((envelope, unpack(envelope, MemberStatusChanged)))
-    return found
+    return [
+        (envelope, changed)
+        for envelope, changed in events(stack, MEMBER_STATUS_CHANGED, MemberStatusChanged)
+        if changed.member_id == member_id
+    ]
 
 
 def test_billing_events_drive_the_status_and_each_change_is_an_event(
@@ -172,9 +168,7 @@ def test_billing_events_drive_the_status_and_each_change_is_an_event(
         e["action"] == "membership-type.created" and e["object_id"] == created["type_id"]
         for e in entries
     )
-    assert (
-        metric(stack, "membership", "membership_status_changes_total", {"reason": "dunning"}) >= 1
-    )
+    assert stack.metric("membership", "membership_status_changes_total", {"reason": "dunning"}) >= 1
     listed = cli_json(stack, "member", "list", "--status", "lapsed", "--org", org, "--json")
     assert [m["member_id"] for m in listed["members"]] == [mid]
 

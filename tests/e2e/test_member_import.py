@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from kontingent_cli.devstack import Stack
-from tests.e2e.helpers import cli, cli_json, create_org
+from tests.e2e.helpers import cli, cli_json, create_org, publish_form
 
 pytestmark = pytest.mark.e2e
 
@@ -46,9 +46,7 @@ Geir Hansen,geir@example.no,+4792000009,1960-06-06,spam,,,
 @pytest.fixture(scope="module")
 def import_org(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     org = create_org(stack, "Hamar Husflidslag", "940000033")
-    form = tmp_path_factory.mktemp("import") / "form.yaml"
-    form.write_text(FORM, encoding="utf-8")
-    cli_json(stack, "form", "publish", str(form), "--org", org["org_id"], "--json")
+    publish_form(stack, org["org_id"], FORM, tmp_path_factory.mktemp("import"))
     return org
 
 

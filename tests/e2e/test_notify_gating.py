@@ -19,7 +19,6 @@ from tests.e2e.helpers import (
     create_org,
     emails_to,
     export_once_invoiced,
-    metric,
     private_stack,
     register,
     wait_until,
@@ -59,8 +58,8 @@ def test_restricted_and_objecting_members_get_no_welcome(own_stack: Stack) -> No
     # Everyone's event is handled: two welcomes recorded, two withheld with their reasons.
     wait_until(
         lambda: (
-            metric(stack, "notify", RECORDED, {"template": "welcome"}) >= 2
-            and metric(stack, "notify", SKIPPED, {"template": "welcome"}) >= 2
+            stack.metric("notify", RECORDED, {"template": "welcome"}) >= 2
+            and stack.metric("notify", SKIPPED, {"template": "welcome"}) >= 2
         ),
         timeout_s=30,
         what="notify to handle the four sign-ups",
@@ -69,9 +68,9 @@ def test_restricted_and_objecting_members_get_no_welcome(own_stack: Stack) -> No
     assert emails_to(stack, "vidar@example.no")  # objecting to marketing is not to membership
     assert emails_to(stack, "tor@example.no") == []
     assert emails_to(stack, "una@example.no") == []
-    assert metric(stack, "notify", SKIPPED, {"template": "welcome", "reason": "restricted"}) == 1
-    assert metric(stack, "notify", SKIPPED, {"template": "welcome", "reason": "objection"}) == 1
-    assert metric(stack, "notify", RECORDED, {"template": "welcome"}) == 2
+    assert stack.metric("notify", SKIPPED, {"template": "welcome", "reason": "restricted"}) == 1
+    assert stack.metric("notify", SKIPPED, {"template": "welcome", "reason": "objection"}) == 1
+    assert stack.metric("notify", RECORDED, {"template": "welcome"}) == 2
 
     # Notify kept nothing of the restricted member; billing invoiced them all the same.
     export = export_once_invoiced(stack, org, restricted["member_id"])

@@ -12,8 +12,6 @@ from tests.e2e.helpers import (
     create_org,
     emails_to,
     export_once_invoiced,
-    metric,
-    metrics_page,
     register,
     wait_until,
 )
@@ -45,20 +43,19 @@ def test_sign_up_sends_welcome_invoices_and_exports(stack: Stack, org: dict[str,
     assert message["recipient"] == "kari@example.no" and message["template"] == "welcome"
     assert stores["erasure"]["data_key"]["shredded_at"] is None
 
-    assert metric(stack, "membership", "membership_members_registered_total") >= 1
-    assert metric(stack, "billing", "billing_invoices_issued_total") >= 1
-    assert metric(stack, "notify", "notify_messages_recorded_total") >= 1
+    assert stack.metric("membership", "membership_members_registered_total") >= 1
+    assert stack.metric("billing", "billing_invoices_issued_total") >= 1
+    assert stack.metric("notify", "notify_messages_recorded_total") >= 1
     for service in ("billing", "notify"):
         wait_until(
             lambda service=service: (
                 'consumer_lag_messages{topic="membership.member-'
-                'registered.v1"}' in metrics_page(stack, service)
+                'registered.v1"}' in stack.metrics_page(service)
             ),
             what="lag gauge",
         )
     assert (
-        metric(
-            stack,
+        stack.metric(
             "membership",
             "membership_grpc_requests_total",
             {"method": "/membership.v1.MembershipService/RegisterMember", "code": "OK"},
@@ -95,7 +92,7 @@ def test_erase_removes_everywhere_keeps_payments_and_shreds_key(
     assert after["billing"]["invoices"] == []
     assert after["notify"]["messages"] == []
     assert after["erasure"]["data_key"]["shredded_at"]
-    assert metric(stack, "erasure", "erasure_keys_shredded_total") >= 1
+    assert stack.metric("erasure", "erasure_keys_shredded_total") >= 1
 
     again = cli_json(stack, "member", "erase", member_id, "--org", org["org_id"])
     assert all(not r.get("removed") for r in again["receipts"])

@@ -84,11 +84,7 @@ class MemberReader:
                 by_org[waiting[0]].append(waiting)
             for org_id, waiters in by_org.items():
                 try:
-                    # As the org, so that row-level security holds on PostgreSQL here too.
-                    rows = await asyncio.create_task(
-                        self._read(org_id, sorted({m for _, m, _ in waiters})),
-                        context=org_context(org_id),
-                    )
+                    rows = await self._read(org_id, sorted({m for _, m, _ in waiters}))
                 except BaseException as exc:
                     for _, _, found in waiters:
                         if not found.done():
@@ -107,6 +103,12 @@ class MemberReader:
                 return {row.id: row for row in self.database.read_inline(statement, params)}
             except OperationalError:
                 log.warning("inline_read_busy", rows=len(member_ids))  # wait in a session
+        # As the org, so that row-level security holds on PostgreSQL here too.
+        return await asyncio.create_task(
+            self._read_in_session(statement, params), context=org_context(org_id)
+        )
+
+    async def _read_in_session(self, statement: Select, params: dict[str, str]) -> dict[str, Row]:
         async with self.database.sessions() as session:
             result = await session.execute(statement, params)
             return {row.id: row for row in result.all()}

@@ -32,15 +32,18 @@ class OrgProfile:
     def needs_reconsent(self, policy_version: int, terms_version: int) -> bool:
         return policy_version < self.privacy.material or terms_version < self.terms.material
 
-    def acceptance_errors(self, policy_version: int, terms_version: int) -> dict[str, str]:
-        """A new member accepts the versions in force now, or there are none to accept."""
+    def acceptance_errors(
+        self, policy_version: int, terms_version: int, prefix: str = ""
+    ) -> dict[str, str]:
+        """Acceptance is of the versions in force now, or of none when there are none; the
+        errors are keyed by the request's field names (`prefix` + policy_version, ...)."""
         errors = {}
         for field, state, given, what in (
-            ("accepted_policy_version", self.privacy, policy_version, "privacy policy"),
-            ("accepted_terms_version", self.terms, terms_version, "terms"),
+            ("policy_version", self.privacy, policy_version, "privacy policy"),
+            ("terms_version", self.terms, terms_version, "terms"),
         ):
             if given != state.current:
-                errors[field] = (
+                errors[prefix + field] = (
                     f"accept the current {what}, version {state.current}"
                     if state.current
                     else f"the org has published no {what}; leave it 0"

@@ -76,3 +76,14 @@ def validate_member(name: str, email: str, phone: str, language: str) -> MemberD
 def email_lookup_form(email: str) -> str:
     """What the blind index hashes: case-insensitive, as people type addresses."""
     return email.strip().lower()
+
+
+MAX_PAGE = 500
+DEFAULT_PAGE = 50
+
+
+def page_limit(page_size: int) -> int:
+    """Rows a page holds: the size asked for (1-MAX_PAGE), or DEFAULT_PAGE for 0."""
+    if not 0 <= page_size <= MAX_PAGE:
+        raise InvalidArgument({"page_size": f"between 1 and {MAX_PAGE}"})
+    return page_size or DEFAULT_PAGE

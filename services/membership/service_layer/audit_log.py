@@ -9,9 +9,7 @@ from sqlalchemy.engine import Row
 from services.common.db.engine import Database
 from services.common.errors import InvalidArgument
 from services.membership.adapters import audit
-
-MAX_PAGE = 500
-DEFAULT_PAGE = 50
+from services.membership.domain.validation import page_limit
 
 
 @dataclass(frozen=True)
@@ -22,11 +20,9 @@ class AuditPage:
 
 async def audit_page(database: Database, org_id: str, page_size: int, token: str) -> AuditPage:
     """Newest first; the token is the id of the last entry of the previous page."""
-    if not 0 <= page_size <= MAX_PAGE:
-        raise InvalidArgument({"page_size": f"between 1 and {MAX_PAGE}"})
+    limit = page_limit(page_size)
     if token and not token.isdigit():
         raise InvalidArgument({"page_token": "not a token from a previous page"})
-    limit = page_size or DEFAULT_PAGE
     async with database.sessions() as session:
         rows = await audit.page(session, org_id, limit, int(token) if token else None)
     return AuditPage(rows, str(rows[-1].id) if len(rows) == limit else "")

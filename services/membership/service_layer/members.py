@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError
 
+from services.common.db.engine import Database
 from services.common.errors import AlreadyExists, InvalidArgument, NotFound
 from services.common.grpc.auth import Principal
 from services.common.sealing import blind_index
@@ -23,14 +24,12 @@ from services.membership.domain.status import (
     cancelled_from,
     parse_status_filter,
 )
-from services.membership.domain.validation import email_lookup_form, validate_member
+from services.membership.domain.validation import email_lookup_form, page_limit, validate_member
 from services.membership.metrics import STATUS_CHANGES
 from services.membership.service_layer.handlers import MembershipHandlers, MemberView
 from services.membership.service_layer.lifecycle import change_status
 
 UPDATABLE = ("name", "email", "phone", "language")
-MAX_PAGE = 500
-DEFAULT_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,7 @@ class MemberRights:
         needs_reconsent: bool = False,
     ) -> MemberPage:
         wanted = parse_status_filter(status)
-        if not 0 <= page_size <= MAX_PAGE:
-            raise InvalidArgument({"page_size": f"between 1 and {MAX_PAGE}"})
-        limit = page_size or DEFAULT_PAGE
+        limit = page_limit(page_size)
         async with self.database.sessions() as session:
             repo = Repository(session)
             org = await self.handlers.org(org_id, repo)
@@ -112,13 +109,7 @@ class MemberRights:
                 self.handlers.index_key, caller.org_id, email_lookup_form(new["email"])
             )
         try:
-            async with self.database.transaction() as session:
-                await Repository(session).update_member(caller.org_id, member_id, values)
-                await audit.record(
-                    session,
-                    caller.org_id,
-                    Change(caller.actor, "member.updated", member_id, changed),
-                )
+            await change_member(self.database, caller, member_id, "member.updated", changed, values)
         except IntegrityError as exc:
             raise AlreadyExists("another member of this org has that email address") from exc
         return await self.handlers.get_member(caller.org_id, member_id)
@@ -127,7 +118,8 @@ class MemberRights:
         """Restriction of processing: kept, but used only for what law or contract requires."""
         current = await self.handlers.get_member(caller.org_id, member_id)
         if current.restricted != restricted:
-            await self._set(
+            await change_member(
+                self.database,
                 caller,
                 member_id,
                 "member.restriction-set",
@@ -142,7 +134,8 @@ class MemberRights:
         current = await self.handlers.get_member(caller.org_id, member_id)
         objections = with_objection(current.objections, purpose, objecting)
         if objections != current.objections:
-            await self._set(
+            await change_member(
+                self.database,
                 caller,
                 member_id,
                 "member.objection-set",
@@ -150,20 +143,6 @@ class MemberRights:
                 {"objections": " ".join(objections)},
             )
         return await self.handlers.get_member(caller.org_id, member_id)
-
-    async def _set(
-        self,
-        caller: Principal,
-        member_id: str,
-        action: str,
-        fields: tuple[str, ...],
-        values: dict[str, object],
-    ) -> None:
-        async with self.database.transaction() as session:
-            await Repository(session).update_member(caller.org_id, member_id, values)
-            await audit.record(
-                session, caller.org_id, Change(caller.actor, action, member_id, fields)
-            )
 
     async def cancel(self, caller: Principal, member_id: str) -> MemberView:
         async with self.database.transaction() as session:
@@ -181,3 +160,17 @@ class MemberRights:
         self.handlers.relay.wake()
         STATUS_CHANGES.labels(CANCELLATION, CANCELLED).inc()
         return await self.handlers.get_member(caller.org_id, member_id)
+
+
+async def change_member(
+    database: Database,
+    caller: Principal,
+    member_id: str,
+    action: str,
+    fields: tuple[str, ...],
+    values: dict[str, object],
+) -> None:
+    """Some of a member's columns changed and audited (by field name) in one transaction."""
+    async with database.transaction() as session:
+        await Repository(session).update_member(caller.org_id, member_id, values)
+        await audit.record(session, caller.org_id, Change(caller.actor, action, member_id, fields))

@@ -18,10 +18,10 @@ from services.common.topics import POLICY_PUBLISHED, RECONSENT_REQUESTED
 from services.membership.adapters import audit
 from services.membership.adapters import policies as policy_table
 from services.membership.adapters.audit import Change
-from services.membership.adapters.repository import Repository
 from services.membership.domain.orgs import POLICY_KINDS, PRIVACY, TERMS
 from services.membership.metrics import POLICIES_PUBLISHED
 from services.membership.service_layer.handlers import MembershipHandlers, MemberView
+from services.membership.service_layer.members import change_member
 
 MAX_SUMMARY = 2000
 
@@ -154,15 +154,11 @@ class Policies:
             policy_version, terms_version if terms_version else org.terms.current
         )
         if errors:
-            raise InvalidArgument({k.replace("accepted_", ""): v for k, v in errors.items()})
+            raise InvalidArgument(errors)
         values = {"policy_version": policy_version, "terms_version": org.terms.current}
         changed = tuple(f for f, v in values.items() if getattr(current, f) != v)
         if changed:
-            async with self.database.transaction() as session:
-                await Repository(session).update_member(caller.org_id, member_id, values)
-                await audit.record(
-                    session,
-                    caller.org_id,
-                    Change(caller.actor, "member.policy-accepted", member_id, changed),
-                )
+            await change_member(
+                self.database, caller, member_id, "member.policy-accepted", changed, values
+            )
         return await self.handlers.get_member(caller.org_id, member_id)

@@ -57,11 +57,18 @@ class SignupRequest:
     validate_only: bool = False
 
 
-# What a valid sign-up request comes to: the member's draft, the form version answered, its
-# answers, the consents given, the guardian (under 15) and the membership type.
-ValidSignup = tuple[
-    MemberDraft, PublishedForm, dict[str, Any], tuple[str, ...], Guardian | None, str | None
-]
+@dataclass(frozen=True)
+class ValidSignup:
+    """What a valid sign-up request comes to."""
+
+    draft: MemberDraft
+    form: PublishedForm  # the version answered
+    answers: dict[str, Any]
+    consents: tuple[str, ...]
+    guardian: Guardian | None  # under 15 only
+    type_id: str | None
+    email_index: str
+    language: str
 
 
 class Signups:
@@ -79,40 +86,40 @@ class Signups:
         except Exception:
             REGISTRATIONS_REJECTED.labels("invalid").inc()
             raise
-        draft, form, answers, consents, guardian, type_id = signup
-        email_index = blind_index(self.handlers.index_key, org_id, email_lookup_form(draft.email))
-        member_language = draft.language or org.language
         now = datetime.now(UTC)
         if request.validate_only:
-            async with self.database.sessions() as session:
-                existing = await Repository(session).member_id_by_email_index(org_id, email_index)
+            existing = await self._member_with(org_id, signup.email_index)
             if existing:
-                raise AlreadyExists(f"already a member: {existing}", existing)
+                raise existing
             member_id = ""
         else:
-            member_id = await self._write(
-                actor, org, request, signup, email_index, member_language, now
-            )
+            member_id = await self._write(actor, org, request, signup, now)
             self.handlers.relay.wake()
             MEMBERS_REGISTERED.inc()
         return MemberView(
             member_id,
             org_id,
-            draft.name,
-            draft.email,
-            draft.phone,
-            member_language,
+            signup.draft.name,
+            signup.draft.email,
+            signup.draft.phone,
+            signup.language,
             PENDING,
             now,
             org.name,
-            membership_type_id=type_id or "",
-            form=form if form.form_id else None,
-            answers=answers,
-            consents=consents,
+            membership_type_id=signup.type_id or "",
+            form=signup.form if signup.form.form_id else None,
+            answers=signup.answers,
+            consents=signup.consents,
             policy_version=request.accepted_policy_version,
             terms_version=request.accepted_terms_version,
-            guardian=guardian,
+            guardian=signup.guardian,
         )
+
+    async def _member_with(self, org_id: str, email_index: str) -> AlreadyExists | None:
+        """ALREADY_EXISTS naming the member who has this address, if one has."""
+        async with self.database.sessions() as session:
+            existing = await Repository(session).member_id_by_email_index(org_id, email_index)
+        return AlreadyExists(f"already a member: {existing}", existing) if existing else None
 
     async def _validate(self, org: OrgProfile, request: SignupRequest) -> ValidSignup:
         """Every check at once, so that one answer names every bad field."""
@@ -142,7 +149,7 @@ class Signups:
             # An import brings members who accepted elsewhere, before the org came here.
             errors.update(
                 org.acceptance_errors(
-                    request.accepted_policy_version, request.accepted_terms_version
+                    request.accepted_policy_version, request.accepted_terms_version, "accepted_"
                 )
             )
         type_id = request.membership_type_id or None
@@ -154,7 +161,16 @@ class Signups:
             errors["membership_type_id"] = "not a membership type of this org"
         if errors:
             raise InvalidArgument(errors)
-        return draft, form, answers, consents, guardian, type_id
+        return ValidSignup(
+            draft,
+            form,
+            answers,
+            consents,
+            guardian,
+            type_id,
+            blind_index(self.handlers.index_key, org.org_id, email_lookup_form(draft.email)),
+            draft.language or org.language,
+        )
 
     async def _write(
         self,
@@ -162,11 +178,9 @@ class Signups:
         org: OrgProfile,
         request: SignupRequest,
         signup: ValidSignup,
-        email_index: str,
-        language: str,
         now: datetime,
     ) -> str:
-        draft, form, answers, consents, guardian, type_id = signup
+        draft, answers, guardian = signup.draft, signup.answers, signup.guardian
         org_id = org.org_id
         # No look-up first: the unique (org, email index) constraint finds a second sign-up
         # of the same address below, and first sign-ups are the common case.
@@ -183,7 +197,7 @@ class Signups:
                 new_envelope(
                     "membership.member-registered",
                     events_pb2.MemberRegistered(
-                        member_id=member_id, org_id=org_id, language=language
+                        member_id=member_id, org_id=org_id, language=signup.language
                     ),
                     org_id=org_id,
                     subject_id=member_id,
@@ -192,7 +206,7 @@ class Signups:
         ]
         source = "guardian" if guardian else request.source
         consent_rows = []
-        for purpose in consents:
+        for purpose in signup.consents:
             consent_rows.append(
                 consent_row(org_id, member_id, purpose, True, now, source, org.privacy.current)
             )
@@ -210,15 +224,15 @@ class Signups:
                         member_id,
                         org_id,
                         sealed,
-                        email_index,
-                        language,
+                        signup.email_index,
+                        signup.language,
                         PENDING,
                         now,
-                        type_id=type_id,
-                        form_id=form.form_id or None,
+                        type_id=signup.type_id,
+                        form_id=signup.form.form_id or None,
                         policy_version=request.accepted_policy_version,
                         terms_version=request.accepted_terms_version,
-                        consents=consents,
+                        consents=signup.consents,
                     ),
                     events,
                     Change(actor, AUDIT_ACTION[request.source], member_id, fields).row(org_id, now),
@@ -227,8 +241,9 @@ class Signups:
             )
         except IntegrityError as exc:
             # This address is a member already (the reserved id is simply not used).
-            async with self.database.sessions() as session:
-                winner = await Repository(session).member_id_by_email_index(org_id, email_index)
             REGISTRATIONS_REJECTED.labels("duplicate").inc()
-            raise AlreadyExists(f"already a member: {winner}", winner or "") from exc
+            raise (
+                await self._member_with(org_id, signup.email_index)
+                or AlreadyExists("already a member")
+            ) from exc
         return member_id

@@ -13,16 +13,22 @@ from services.common.timestamps import iso
 from services.membership.adapters import audit, login_log
 from services.membership.adapters import consents as consent_table
 from services.membership.adapters.repository import Repository
+from services.membership.domain.forms import BASE_FIELDS, FormField
 from services.membership.metrics import MEMBERS_ERASED
 from services.membership.service_layer.handlers import MembershipHandlers
 from services.membership.service_layer.logins import LoginLog
 
-# Declared beside the data: category, purpose, legal basis, retention of each field.
-CLASSIFICATION = {
-    "name": ("contact", "membership administration", "contract", "membership + 24 months"),
-    "email": ("contact", "membership administration", "contract", "membership + 24 months"),
-    "phone": ("contact", "membership administration", "contract", "membership + 24 months"),
-}
+
+def classified(field: FormField, value: object) -> dict[str, object]:
+    """A value with what its form field declares: category, purpose, legal basis, and how
+    long after the membership ends it is kept (ISO 8601)."""
+    return {
+        "value": value,
+        "category": field.category,
+        "purpose": field.purpose,
+        "legal_basis": field.legal_basis,
+        "retention": field.retention,
+    }
 
 
 class MemberSubjectStore:
@@ -36,12 +42,11 @@ class MemberSubjectStore:
             member = await self.handlers.get_member(org_id, subject_id)
         except NotFound:
             return {"member": None}
-        fields = {"name": member.name, "email": member.email, "phone": member.phone}
         async with self.database.sessions() as session:
             entries = await audit.about(session, org_id, subject_id)
             consents = await consent_table.history(session, org_id, subject_id)
         logins = await LoginLog(self.handlers).list(org_id, subject_id)
-        own_fields = {f.key: f for f in member.form.definition.fields} if member.form else {}
+        form_fields = {f.key: f for f in member.form.definition.fields} if member.form else {}
         return {
             "consents": {
                 "granted": list(member.consents),
@@ -82,28 +87,12 @@ class MemberSubjectStore:
                     "version": member.form.version if member.form else 0,
                 },
                 "answers": {
-                    key: {
-                        "value": value,
-                        "category": f.category,
-                        "purpose": f.purpose,
-                        "legal_basis": f.legal_basis,
-                        "retention": f.retention,
-                    }
+                    key: classified(form_fields[key], value)
                     for key, value in member.answers.items()
-                    for f in [own_fields[key]]
-                    if key in own_fields
                 },
                 "guardian": asdict(member.guardian) if member.guardian else None,
                 "personal_data": {
-                    name: {
-                        "value": value,
-                        "category": c,
-                        "purpose": p,
-                        "legal_basis": b,
-                        "retention": r,
-                    }
-                    for name, value in fields.items()
-                    for c, p, b, r in [CLASSIFICATION[name]]
+                    f.key: classified(f, getattr(member, f.key)) for f in BASE_FIELDS
                 },
             },
         }

@@ -13,13 +13,13 @@ def org(privacy: PolicyState = NONE, terms: PolicyState = NONE) -> OrgProfile:
 
 def test_without_policies_nothing_is_accepted() -> None:
     assert org().acceptance_errors(0, 0) == {}
-    assert set(org().acceptance_errors(1, 0)) == {"accepted_policy_version"}
+    assert set(org().acceptance_errors(1, 0, "accepted_")) == {"accepted_policy_version"}
 
 
 def test_a_new_member_accepts_the_current_versions() -> None:
     current = org(PolicyState(3, 2), PolicyState(1, 1))
     assert current.acceptance_errors(3, 1) == {}
-    assert current.acceptance_errors(2, 0) == {
+    assert current.acceptance_errors(2, 0, "accepted_") == {
         "accepted_policy_version": "accept the current privacy policy, version 3",
         "accepted_terms_version": "accept the current terms, version 1",
     }
