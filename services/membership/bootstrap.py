@@ -10,6 +10,9 @@ from membership.v1 import membership_pb2_grpc
 from services.common.grpc.auth import (
     SCOPE_ADMIN,
     SCOPE_INTERNAL,
+    SCOPE_MEMBERS_READ,
+    SCOPE_MEMBERS_WRITE,
+    SCOPE_ORG_ADMIN,
     Authenticator,
     data_subject_policy,
 )
@@ -34,36 +37,52 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 API = "/membership.v1.MembershipService/"
 DIRECTORY = "/membership.v1.InternalDirectory/"
 
+# Which scope each method needs; a method missing here is denied (test_rpc_guards checks).
+METHODS_BY_SCOPE = {
+    SCOPE_ADMIN: ("CreateOrg",),
+    SCOPE_MEMBERS_READ: (
+        "GetMember",
+        "ListMembers",
+        "ListLogins",
+        "GetOrg",
+        "ListPolicies",
+        "GetForm",
+        "ListForms",
+        "ListConsents",
+        "ListMembershipTypes",
+    ),
+    SCOPE_MEMBERS_WRITE: (
+        "RegisterMember",
+        "UpdateMember",
+        "CancelMembership",
+        "SetRestriction",
+        "SetObjection",
+        "RecordLogin",
+        "AcceptPolicy",
+        "SetConsent",
+    ),
+    SCOPE_ORG_ADMIN: (
+        "UpdateOrg",
+        "PublishPolicy",
+        "PublishForm",
+        "CreateMembershipType",
+        "CreateApiKey",
+        "ListApiKeys",
+        "RevokeApiKey",
+        "RotateApiKey",
+        "ListAuditEntries",
+    ),
+}
 POLICY = {
-    f"{API}CreateOrg": frozenset({SCOPE_ADMIN}),
-    f"{API}RegisterMember": frozenset({"members:write"}),
-    f"{API}GetMember": frozenset({"members:read"}),
-    f"{API}ListMembers": frozenset({"members:read"}),
-    f"{API}UpdateMember": frozenset({"members:write"}),
-    f"{API}CancelMembership": frozenset({"members:write"}),
-    f"{API}SetRestriction": frozenset({"members:write"}),
-    f"{API}SetObjection": frozenset({"members:write"}),
-    f"{API}RecordLogin": frozenset({"members:write"}),
-    f"{API}ListLogins": frozenset({"members:read"}),
-    f"{API}GetOrg": frozenset({"members:read"}),
-    f"{API}UpdateOrg": frozenset({"admin"}),
-    f"{API}PublishPolicy": frozenset({"admin"}),
-    f"{API}ListPolicies": frozenset({"members:read"}),
-    f"{API}AcceptPolicy": frozenset({"members:write"}),
-    f"{API}PublishForm": frozenset({"admin"}),
-    f"{API}GetForm": frozenset({"members:read"}),
-    f"{API}ListForms": frozenset({"members:read"}),
-    f"{API}SetConsent": frozenset({"members:write"}),
-    f"{API}ListConsents": frozenset({"members:read"}),
-    f"{API}CreateMembershipType": frozenset({"admin"}),
-    f"{API}ListMembershipTypes": frozenset({"members:read"}),
     **{
-        f"{API}{m}": frozenset({"admin"})
-        for m in ("CreateApiKey", "ListApiKeys", "RevokeApiKey", "RotateApiKey", "ListAuditEntries")
+        f"{API}{method}": frozenset({scope})
+        for scope, methods in METHODS_BY_SCOPE.items()
+        for method in methods
     },
-    f"{DIRECTORY}IntrospectApiKey": frozenset({SCOPE_INTERNAL}),
-    f"{DIRECTORY}GetContact": frozenset({SCOPE_INTERNAL}),
-    f"{DIRECTORY}GetContacts": frozenset({SCOPE_INTERNAL}),
+    **{
+        f"{DIRECTORY}{method}": frozenset({SCOPE_INTERNAL})
+        for method in ("IntrospectApiKey", "GetContact", "GetContacts")
+    },
     **data_subject_policy(),
 }
 

@@ -16,9 +16,13 @@ from dataclasses import dataclass, field
 from services.common.errors import PermissionDenied, Unauthenticated
 
 SCOPE_INTERNAL = "internal"
-SCOPE_ADMIN = "platform-admin"
+SCOPE_ADMIN = "platform-admin"  # the platform's operators, not an org's
+# What an org's API key may be given:
+SCOPE_MEMBERS_READ = "members:read"
+SCOPE_MEMBERS_WRITE = "members:write"
 SCOPE_PRIVACY = "privacy"
-ORG_SCOPES = ("members:read", "members:write", SCOPE_PRIVACY, "admin")
+SCOPE_ORG_ADMIN = "admin"
+ORG_SCOPES = (SCOPE_MEMBERS_READ, SCOPE_MEMBERS_WRITE, SCOPE_PRIVACY, SCOPE_ORG_ADMIN)
 DATA_SUBJECT_SCOPES = frozenset({SCOPE_PRIVACY, SCOPE_INTERNAL})
 
 

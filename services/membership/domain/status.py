@@ -22,7 +22,6 @@ PAYMENT = "payment"
 DUNNING = "dunning"
 EXPIRY = "expiry"
 CANCELLATION = "cancellation"
-REASONS = (PAYMENT, DUNNING, EXPIRY, CANCELLATION)
 
 
 def parse_status_filter(status: str) -> str | None:

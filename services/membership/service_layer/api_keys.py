@@ -4,7 +4,7 @@ is audited; a revoked key stops working at once here and within the cache time e
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Row
@@ -12,13 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db.engine import Database
 from services.common.errors import FailedPrecondition, NotFound
-from services.common.grpc.auth import ORG_SCOPES, Principal
+from services.common.grpc.auth import ORG_SCOPES, SCOPE_ORG_ADMIN, Principal
 from services.membership.adapters import audit
 from services.membership.adapters.audit import Change
 from services.membership.adapters.repository import Repository
 from services.membership.domain import api_keys
-
-ADMIN = "admin"
 
 
 @dataclass(frozen=True)
@@ -43,7 +41,9 @@ class ApiKeyHandlers:
         granted = api_keys.validate_scopes(scopes, ORG_SCOPES)
         label = api_keys.validate_label(label)
         async with self.database.transaction() as session:
-            return await self._mint(session, caller, granted, label, "api-key.created")
+            return await mint_key(
+                session, caller.org_id, caller.actor, granted, label, "api-key.created"
+            )
 
     async def list(self, org_id: str, include_revoked: bool) -> list[KeyInfo]:
         async with self.database.sessions() as session:
@@ -55,47 +55,24 @@ class ApiKeyHandlers:
         async with self.database.transaction() as session:
             row = await self._active_key(session, caller.org_id, key_id)
             await self._refuse_last_admin_key(session, caller.org_id, row)
-            await Repository(session).revoke_api_key(key_id, now)
-            await audit.record(
-                session,
-                caller.org_id,
-                Change(caller.actor, "api-key.revoked", key_id, ("revoked_at",)),
-            )
+            await _revoke(session, caller, key_id, now)
         self.on_revoked(key_id)
-        return KeyInfo(row.key_id, row.label, tuple(row.scopes.split()), row.created_at, now)
+        return replace(KeyInfo.of(row), revoked_at=now)
 
     async def rotate(self, caller: Principal, key_id: str) -> tuple[KeyInfo, str]:
         async with self.database.transaction() as session:
             old = await self._active_key(session, caller.org_id, key_id)
-            await Repository(session).revoke_api_key(key_id, datetime.now(UTC))
-            await audit.record(
+            await _revoke(session, caller, key_id, datetime.now(UTC))
+            created = await mint_key(
                 session,
                 caller.org_id,
-                Change(caller.actor, "api-key.revoked", key_id, ("revoked_at",)),
-            )
-            created = await self._mint(
-                session, caller, tuple(old.scopes.split()), old.label, "api-key.rotated"
+                caller.actor,
+                tuple(old.scopes.split()),
+                old.label,
+                "api-key.rotated",
             )
         self.on_revoked(key_id)
         return created
-
-    async def _mint(
-        self,
-        session: AsyncSession,
-        caller: Principal,
-        scopes: tuple[str, ...],
-        label: str,
-        action: str,
-    ) -> tuple[KeyInfo, str]:
-        minted = api_keys.mint()
-        now = datetime.now(UTC)
-        await Repository(session).add_api_key(
-            minted.key_id, caller.org_id, minted.secret_hash, scopes, now, label
-        )
-        await audit.record(
-            session, caller.org_id, Change(caller.actor, action, minted.key_id, ("scopes", "label"))
-        )
-        return KeyInfo(minted.key_id, label, scopes, now, None), minted.plaintext
 
     @staticmethod
     async def _active_key(session: AsyncSession, org_id: str, key_id: str) -> Row:
@@ -106,15 +83,40 @@ class ApiKeyHandlers:
 
     @staticmethod
     async def _refuse_last_admin_key(session: AsyncSession, org_id: str, row: Row) -> None:
-        if ADMIN not in row.scopes.split():
+        if SCOPE_ORG_ADMIN not in row.scopes.split():
             return
         admins = [
             k
             for k in await Repository(session).api_keys_of(org_id, False)
-            if ADMIN in k.scopes.split()
+            if SCOPE_ORG_ADMIN in k.scopes.split()
         ]
         if len(admins) <= 1:
             raise FailedPrecondition(
                 "this is the org's last admin key: create another admin key first, "
                 "or rotate this one"
             )
+
+
+async def mint_key(
+    session: AsyncSession,
+    org_id: str,
+    actor: str,
+    scopes: tuple[str, ...],
+    label: str,
+    action: str,
+) -> tuple[KeyInfo, str]:
+    """A new key of the org, stored hashed and audited; the plaintext is returned once."""
+    minted = api_keys.mint()
+    now = datetime.now(UTC)
+    await Repository(session).add_api_key(
+        minted.key_id, org_id, minted.secret_hash, scopes, now, label
+    )
+    await audit.record(session, org_id, Change(actor, action, minted.key_id, ("scopes", "label")))
+    return KeyInfo(minted.key_id, label, scopes, now, None), minted.plaintext
+
+
+async def _revoke(session: AsyncSession, caller: Principal, key_id: str, now: datetime) -> None:
+    await Repository(session).revoke_api_key(key_id, now)
+    await audit.record(
+        session, caller.org_id, Change(caller.actor, "api-key.revoked", key_id, ("revoked_at",))
+    )

@@ -35,6 +35,7 @@ from services.membership.domain.validation import (
     validate_org,
 )
 from services.membership.metrics import ORGS_CREATED
+from services.membership.service_layer.api_keys import mint_key
 from services.membership.service_layer.forms import FormCatalog, PublishedForm
 
 SEALED_FIELDS = ("name", "email", "phone")
@@ -130,7 +131,6 @@ class MembershipHandlers:
     async def create_org(self, actor: str, name: str, org_number: str, language: str) -> CreatedOrg:
         draft = validate_org(name, org_number, language or self.default_language)
         org_id = str(uuid.uuid4())
-        key = api_keys.mint()
         now = datetime.now(UTC)
         try:
             async with self.database.transaction() as session:
@@ -139,23 +139,18 @@ class MembershipHandlers:
                 if existing:
                     raise AlreadyExists(f"org {draft.org_number} exists as {existing}", existing)
                 await repo.add_org(org_id, draft.name, draft.org_number, draft.language, now)
-                await repo.add_api_key(
-                    key.key_id, org_id, key.secret_hash, ORG_SCOPES, now, label="first key"
-                )
                 await audit.record(
                     session,
                     org_id,
                     Change(actor, "org.created", org_id, ("name", "org_number", "language")),
                 )
-                await audit.record(
-                    session,
-                    org_id,
-                    Change(actor, "api-key.created", key.key_id, ("scopes", "label")),
+                _, api_key = await mint_key(
+                    session, org_id, actor, ORG_SCOPES, "first key", "api-key.created"
                 )
         except IntegrityError as exc:
             raise AlreadyExists(f"org {draft.org_number} already exists") from exc
         ORGS_CREATED.inc()
-        return CreatedOrg(org_id, key.plaintext, ORG_SCOPES)
+        return CreatedOrg(org_id, api_key, ORG_SCOPES)
 
     async def introspect(self, api_key: str) -> Principal | None:
         parsed = api_keys.parse(api_key)

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from services.common.errors import NotFound
 from services.membership.adapters import login_log
 from services.membership.domain.logins import KEEP_LAST, LoginDetails, validate_login
 from services.membership.service_layer.handlers import MembershipHandlers
@@ -38,7 +39,7 @@ class LoginLog:
         city: str,
     ) -> Login:
         details = validate_login(kind, device, ip, country, city)
-        await self.handlers.get_member(org_id, member_id)  # NOT_FOUND for others' members
+        await self._require_member(org_id, member_id)
         sealed = await self.handlers.sealer.seal(
             member_id, {SEALED_FIELD: json.dumps(asdict(details))}
         )
@@ -50,7 +51,16 @@ class LoginLog:
         return Login(kind, at, details)
 
     async def list(self, org_id: str, member_id: str) -> list[Login]:
-        await self.handlers.get_member(org_id, member_id)
+        await self._require_member(org_id, member_id)
+        return await self.entries(org_id, member_id)
+
+    async def _require_member(self, org_id: str, member_id: str) -> None:
+        """NOT_FOUND for a member the org does not have (another org's, too)."""
+        if await self.handlers.reader.get(org_id, member_id) is None:
+            raise NotFound(f"member {member_id} not found")
+
+    async def entries(self, org_id: str, member_id: str) -> list[Login]:
+        """The member's sessions, newest first, unsealed."""
         async with self.database.sessions() as session:
             rows = await login_log.newest_first(session, org_id, member_id)
         logins = []

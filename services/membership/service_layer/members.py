@@ -147,7 +147,9 @@ class MemberRights:
     async def cancel(self, caller: Principal, member_id: str) -> MemberView:
         async with self.database.transaction() as session:
             repo = Repository(session)
-            row = await repo.member(caller.org_id, member_id)
+            # Locked, like the lifecycle's changes: a payment or the sweep at the same moment
+            # waits instead of overwriting the cancellation (or being overwritten).
+            row = await repo.membership_for_update(caller.org_id, member_id)
             if row is None:
                 raise NotFound(f"member {member_id} not found")
             await change_status(

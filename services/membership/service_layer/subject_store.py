@@ -45,7 +45,7 @@ class MemberSubjectStore:
         async with self.database.sessions() as session:
             entries = await audit.about(session, org_id, subject_id)
             consents = await consent_table.history(session, org_id, subject_id)
-        logins = await LoginLog(self.handlers).list(org_id, subject_id)
+        logins = await LoginLog(self.handlers).entries(org_id, subject_id)
         form_fields = {f.key: f for f in member.form.definition.fields} if member.form else {}
         return {
             "consents": {
