@@ -39,6 +39,9 @@ RECONSENT_REQUESTED = TopicSpec("membership.reconsent-requested.v1")
 INVOICE_ISSUED = TopicSpec("billing.invoice-issued.v1")
 PAYMENT_SUCCEEDED = TopicSpec("billing.payment-succeeded.v1")
 DUNNING_EXHAUSTED = TopicSpec("billing.dunning-exhausted.v1")
+PAYMENT_FAILED = TopicSpec("billing.payment-failed.v1")
+PAYMENT_REFUNDED = TopicSpec("billing.payment-refunded.v1")
+REMINDER_DUE = TopicSpec("billing.reminder-due.v1")
 MESSAGE_RECORDED = TopicSpec("notify.message-recorded.v1")
 
 CATALOG: tuple[TopicSpec, ...] = (
@@ -50,6 +53,9 @@ CATALOG: tuple[TopicSpec, ...] = (
     INVOICE_ISSUED,
     PAYMENT_SUCCEEDED,
     DUNNING_EXHAUSTED,
+    PAYMENT_FAILED,
+    PAYMENT_REFUNDED,
+    REMINDER_DUE,
     MESSAGE_RECORDED,
 )
 

@@ -16,7 +16,19 @@ from services.common.db.tables import outbox
 SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
 OWN_TABLES = {
     "membership": {"orgs", "api_keys", "members", "audit_log"},
-    "billing": {"invoice_counters", "invoices"},
+    "billing": {
+        "invoice_counters",
+        "credit_note_counters",
+        "invoices",
+        "fee_plans",
+        "billing_policies",
+        "credit_notes",
+        "ledger_entries",
+        "stripe_customers",
+        "payment_attempts",
+        "stripe_events",
+        "billed_members",
+    },
     "notify": {"messages"},
     "erasure": {"data_keys"},
 }

@@ -1,84 +1,271 @@
-"""Queries on billing's tables, scoped by org."""
+"""Queries on billing's own tables (fees, invoices, credit notes, the ledger), scoped by org.
+Stripe's ids and webhook events have their own adapter (stripe_store)."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import asdict
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.billing.adapters.orm import invoice_counters, invoices
+from services.billing.adapters.orm import (
+    billed_members,
+    billing_policies,
+    credit_note_counters,
+    credit_notes,
+    fee_plans,
+    invoice_counters,
+    invoices,
+    ledger_entries,
+)
+from services.billing.domain.fees import DEFAULT_POLICY, BillingPolicy, FeePlan
+from services.billing.domain.invoices import OPEN
+from services.common.db.upsert import insert_ignore, upsert
+
+
+def _bump(counter) -> Any:  # type: ignore[no-untyped-def]
+    return (
+        update(counter)
+        .where(counter.c.org_id == bindparam("org"))
+        .values(last_number=counter.c.last_number + 1)
+        .returning(counter.c.last_number)
+    )
+
 
 # Built once: they run for every new member.
-_BUMP_COUNTER = (
-    update(invoice_counters)
-    .where(invoice_counters.c.org_id == bindparam("org"))
-    .values(last_number=invoice_counters.c.last_number + 1)
-    .returning(invoice_counters.c.last_number)
-)
+_BUMP = {"invoice": _bump(invoice_counters), "credit_note": _bump(credit_note_counters)}
+_COUNTERS = {"invoice": invoice_counters, "credit_note": credit_note_counters}
 _INSERT_INVOICE = insert(invoices)
+_INSERT_ENTRY = insert(ledger_entries)
 
 
 class Repository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def next_invoice_number(self, org_id: str) -> int:
-        """Numbers per org never reset or repeat: the counter row is locked by the update."""
-        bumped = await self.session.scalar(_BUMP_COUNTER, {"org": org_id})
+    # --- numbering ---------------------------------------------------------------------
+
+    async def next_number(self, org_id: str, kind: str = "invoice") -> int:
+        """Numbers per org and kind never reset or repeat: the counter row is locked by the
+        update, and a number is used only if its transaction commits."""
+        bumped = await self.session.scalar(_BUMP[kind], {"org": org_id})
         if bumped is not None:
             return int(bumped)
-        await self.session.execute(insert(invoice_counters), {"org_id": org_id, "last_number": 1})
+        await self.session.execute(insert(_COUNTERS[kind]), {"org_id": org_id, "last_number": 1})
         return 1
 
-    async def add_invoice(
-        self,
-        *,
-        invoice_id: str,
-        org_id: str,
-        member_id: str,
-        source_event_id: str,
-        number: int,
-        kid: str,
-        amount_ore: int,
-        currency: str,
-        issued_at: datetime,
-        due: date,
-    ) -> None:
-        await self.session.execute(
-            _INSERT_INVOICE,
-            {
-                "id": invoice_id,
-                "org_id": org_id,
-                "member_ref": member_id,
-                "source_event_id": source_event_id,
-                "number": number,
-                "kid": kid,
-                "amount_ore": amount_ore,
-                "currency": currency,
-                "status": "open",
-                "issued_at": issued_at,
-                "due_date": due,
-            },
+    # --- fee plans and policies --------------------------------------------------------
+
+    async def set_fee_plan(self, org_id: str, plan: FeePlan, now: datetime) -> str:
+        values = {**asdict(plan), "updated_at": now}
+        await upsert(
+            self.session,
+            fee_plans,
+            {"id": str(uuid.uuid4()), "org_id": org_id, **values},
+            ["org_id", "membership_type_id"],
+            values,
         )
+        return str(
+            await self.session.scalar(
+                select(fee_plans.c.id).where(
+                    fee_plans.c.org_id == org_id,
+                    fee_plans.c.membership_type_id == plan.membership_type_id,
+                )
+            )
+        )
+
+    async def fee_plans(self, org_id: str) -> list[Row]:
+        result = await self.session.execute(
+            select(fee_plans)
+            .where(fee_plans.c.org_id == org_id)
+            .order_by(fee_plans.c.membership_type_id)
+        )
+        return list(result.all())
+
+    async def fee_plan_for(self, org_id: str, membership_type_id: str) -> Row | None:
+        """The type's own plan, else the org's default plan ("")."""
+        result = await self.session.execute(
+            select(fee_plans)
+            .where(
+                fee_plans.c.org_id == org_id,
+                fee_plans.c.membership_type_id.in_({membership_type_id, ""}),
+            )
+            .order_by(fee_plans.c.membership_type_id.desc())
+            .limit(1)
+        )
+        return result.first()
+
+    async def policy(self, org_id: str) -> BillingPolicy:
+        row = (
+            await self.session.execute(
+                select(billing_policies).where(billing_policies.c.org_id == org_id)
+            )
+        ).first()
+        if row is None:
+            return DEFAULT_POLICY
+        return BillingPolicy(
+            row.kid_scheme,
+            row.first_reminder_days,
+            row.max_reminders,
+            row.reminder_interval_days,
+        )
+
+    async def set_policy(self, org_id: str, policy: BillingPolicy, now: datetime) -> None:
+        values = {**asdict(policy), "updated_at": now}
+        await upsert(
+            self.session, billing_policies, {"org_id": org_id, **values}, ["org_id"], values
+        )
+
+    # --- invoices ----------------------------------------------------------------------
+
+    async def add_invoice(self, values: dict[str, Any]) -> None:
+        await self.session.execute(_INSERT_INVOICE, values)
+
+    async def invoice(
+        self, org_id: str, invoice_id: str, *, for_update: bool = False
+    ) -> Row | None:
+        query = select(invoices).where(invoices.c.org_id == org_id, invoices.c.id == invoice_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def invoice_by_id(self, invoice_id: str, *, for_update: bool = False) -> Row | None:
+        """For Stripe's events, which name our invoice in metadata but carry no org."""
+        query = select(invoices).where(invoices.c.id == invoice_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self.session.execute(query)).first()
+
+    async def list_invoices(
+        self, org_id: str, member_id: str, status: str, after_number: int, limit: int
+    ) -> list[Row]:
+        query = select(invoices).where(
+            invoices.c.org_id == org_id, invoices.c.number > after_number
+        )
+        if member_id:
+            query = query.where(invoices.c.member_ref == member_id)
+        if status:
+            query = query.where(invoices.c.status == status)
+        result = await self.session.execute(query.order_by(invoices.c.number).limit(limit))
+        return list(result.all())
 
     async def invoices_of(self, org_id: str, member_id: str) -> list[Row]:
-        return list(
-            (
-                await self.session.execute(
-                    select(invoices)
-                    .where(invoices.c.org_id == org_id, invoices.c.member_ref == member_id)
-                    .order_by(invoices.c.number)
-                )
-            ).all()
+        return await self.list_invoices(org_id, member_id, "", 0, 1_000_000)
+
+    async def update_invoice(self, invoice_id: str, **values: Any) -> None:
+        await self.session.execute(
+            update(invoices).where(invoices.c.id == invoice_id).values(values)
         )
 
-    async def pseudonymise(
+    async def invoices_due_for_dunning(self, today: date, limit: int) -> list[Row]:
+        result = await self.session.execute(
+            select(invoices)
+            .where(invoices.c.status == OPEN, invoices.c.next_reminder_on <= today)
+            .order_by(invoices.c.next_reminder_on, invoices.c.id)
+            .limit(limit)
+        )
+        return list(result.all())
+
+    # --- credit notes and the ledger ---------------------------------------------------
+
+    async def add_credit_note(self, values: dict[str, Any]) -> bool:
+        """False if this refund already has its credit note."""
+        return await insert_ignore(self.session, credit_notes, values, ["refund_id"])
+
+    async def credit_notes_of(self, org_id: str, member_id: str) -> list[Row]:
+        result = await self.session.execute(
+            select(credit_notes)
+            .where(credit_notes.c.org_id == org_id, credit_notes.c.member_ref == member_id)
+            .order_by(credit_notes.c.number)
+        )
+        return list(result.all())
+
+    async def book(self, entry: dict[str, Any]) -> bool:
+        """Appends a ledger entry; False (and nothing written) if its source_ref is booked."""
+        return await insert_ignore(self.session, ledger_entries, entry, ["source_ref"])
+
+    async def ledger(self, org_id: str, member_id: str, after_id: int, limit: int) -> list[Row]:
+        query = select(ledger_entries).where(
+            ledger_entries.c.org_id == org_id, ledger_entries.c.id > after_id
+        )
+        if member_id:
+            query = query.where(ledger_entries.c.member_ref == member_id)
+        result = await self.session.execute(query.order_by(ledger_entries.c.id).limit(limit))
+        return list(result.all())
+
+    async def balance(self, org_id: str, member_id: str) -> dict[str, int]:
+        """Sums per kind of entry, for one member or (member_id "") the whole org."""
+        query = select(ledger_entries.c.kind, func.sum(ledger_entries.c.amount_ore)).where(
+            ledger_entries.c.org_id == org_id
+        )
+        if member_id:
+            query = query.where(ledger_entries.c.member_ref == member_id)
+        result = await self.session.execute(query.group_by(ledger_entries.c.kind))
+        return {kind: int(total or 0) for kind, total in result.all()}
+
+    # --- erasure and retention --------------------------------------------------------
+
+    async def pseudonymise_member(
         self, org_id: str, member_id: str, pseudonym: str, now: datetime
     ) -> None:
+        """The member link on kept records becomes the pseudonym; what else tied the member
+        to billing (their membership facts) goes."""
+        for table in (invoices, credit_notes, ledger_entries):
+            values: dict[str, Any] = {"member_ref": pseudonym}
+            if table is invoices:
+                values["pseudonymised_at"] = now
+            await self.session.execute(
+                update(table)
+                .where(table.c.org_id == org_id, table.c.member_ref == member_id)
+                .values(values)
+            )
         await self.session.execute(
-            update(invoices)
-            .where(invoices.c.org_id == org_id, invoices.c.member_ref == member_id)
-            .values(member_ref=pseudonym, pseudonymised_at=now)
+            delete(billed_members).where(
+                billed_members.c.org_id == org_id, billed_members.c.member_ref == member_id
+            )
         )
+
+    # --- what billing knows of memberships --------------------------------------------
+
+    async def track_member(
+        self,
+        org_id: str,
+        member_id: str,
+        now: datetime,
+        *,
+        status: str,
+        membership_type_id: str | None = None,
+        period_end: date | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"status": status, "period_end": period_end, "updated_at": now}
+        if membership_type_id is not None:
+            values["membership_type_id"] = membership_type_id
+        row = {"org_id": org_id, "member_ref": member_id, "membership_type_id": "", **values}
+        await upsert(self.session, billed_members, row, ["org_id", "member_ref"], values)
+
+    async def members_to_renew(self, until: date, limit: int) -> list[Row]:
+        """Active members whose period ends by `until` and who have no renewal invoice for it."""
+        renewal = invoices.alias("renewal")
+        result = await self.session.execute(
+            select(billed_members)
+            .outerjoin(
+                renewal,
+                and_(
+                    renewal.c.org_id == billed_members.c.org_id,
+                    renewal.c.member_ref == billed_members.c.member_ref,
+                    renewal.c.renews_period_end == billed_members.c.period_end,
+                ),
+            )
+            .where(
+                billed_members.c.status.in_(("active", "grace")),
+                billed_members.c.period_end <= until,
+                renewal.c.id.is_(None),
+            )
+            .order_by(billed_members.c.period_end)
+            .limit(limit)
+        )
+        return list(result.all())

@@ -44,18 +44,21 @@ class InvoiceSubjectStore:
             rows = await repo.invoices_of(org_id, subject_id)
             if not rows:
                 return ErasureOutcome()
-            await repo.pseudonymise(
+            await repo.pseudonymise_member(
                 org_id, subject_id, pseudonym(self.pseudonym_key, subject_id), datetime.now(UTC)
             )
         INVOICES_PSEUDONYMISED.inc(len(rows))
-        latest = max(r.issued_at for r in rows).date()
+        latest = max(r.delete_after or delete_after(r.issued_at.date()) for r in rows)
         return ErasureOutcome(
             kept=[
                 Kept(
                     category="payment-records",
-                    description="invoices (number, KID, amount, dates) linked to a pseudonym",
+                    description=(
+                        "invoices, credit notes and ledger entries (numbers, KID, amounts, "
+                        "dates) linked to a pseudonym"
+                    ),
                     legal_basis=BOOKKEEPING_BASIS,
-                    delete_after=delete_after(latest).isoformat(),
+                    delete_after=latest.isoformat(),
                     count=len(rows),
                     pseudonymised=True,
                 )

@@ -12,8 +12,7 @@ import asyncio
 import contextvars
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from billing.v1 import events_pb2 as billing_events
 from events.v1.envelope_pb2 import Envelope
@@ -21,6 +20,7 @@ from membership.v1 import events_pb2
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.clock import Clock, oslo_today
 from services.common.db.engine import Database
 from services.common.envelope import EventContext, new_envelope, unpack
 from services.common.logging import get_logger
@@ -44,14 +44,7 @@ from services.membership.metrics import STATUS_CHANGES
 
 log = get_logger(__name__)
 
-# Periods are Norwegian calendar days.
-OSLO = ZoneInfo("Europe/Oslo")
 ACTOR = "service"
-Clock = Callable[[], date]
-
-
-def oslo_today() -> date:
-    return datetime.now(OSLO).date()
 
 
 @dataclass(frozen=True)

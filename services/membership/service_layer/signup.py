@@ -197,7 +197,10 @@ class Signups:
                 new_envelope(
                     "membership.member-registered",
                     events_pb2.MemberRegistered(
-                        member_id=member_id, org_id=org_id, language=signup.language
+                        member_id=member_id,
+                        org_id=org_id,
+                        language=signup.language,
+                        membership_type_id=signup.type_id or "",
                     ),
                     org_id=org_id,
                     subject_id=member_id,
