@@ -172,9 +172,14 @@ class Repository:
 
     # --- credit notes and the ledger ---------------------------------------------------
 
-    async def add_credit_note(self, values: dict[str, Any]) -> bool:
-        """False if this refund already has its credit note."""
-        return await insert_ignore(self.session, credit_notes, values, ["refund_id"])
+    async def add_credit_note(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(credit_notes), values)
+
+    async def has_credit_note_for_refund(self, refund_id: str) -> bool:
+        found = await self.session.scalar(
+            select(credit_notes.c.id).where(credit_notes.c.refund_id == refund_id)
+        )
+        return found is not None
 
     async def credit_notes_of(self, org_id: str, member_id: str) -> list[Row]:
         result = await self.session.execute(
