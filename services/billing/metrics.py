@@ -1,8 +1,37 @@
 """Billing's own metrics. No org, member or invoice labels."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
+
+from services.common.metrics import LATENCY_BUCKETS
 
 INVOICES_ISSUED = Counter("billing_invoices_issued_total", "Invoices issued", ["reason"])
 INVOICES_PSEUDONYMISED = Counter(
     "billing_invoices_pseudonymised_total", "Invoices whose member link was pseudonymised"
+)
+DUNNING_STEPS = Counter(
+    "billing_dunning_steps_total", "Dunning steps taken on open invoices", ["step"]
+)
+RENEWALS_ISSUED = Counter("billing_renewals_issued_total", "Renewal invoices issued")
+RETENTION_DELETED = Counter(
+    "billing_retention_deleted_total",
+    "Records deleted by the retention sweep once their bookkeeping period passed",
+    ["record"],
+)
+
+# Stripe: operation is our name for the call (create_customer, start_payment, ...), outcome
+# "ok" or the SDK's error class; event type is Stripe's for handled types, else "other".
+STRIPE_REQUESTS = Counter(
+    "billing_stripe_requests_total", "Calls to Stripe", ["operation", "outcome"]
+)
+STRIPE_REQUEST_DURATION = Histogram(
+    "billing_stripe_request_duration_seconds",
+    "Latency of calls to Stripe, retries and rate-limit waits included",
+    ["operation"],
+    buckets=LATENCY_BUCKETS,
+)
+STRIPE_EVENTS = Counter(
+    "billing_stripe_events_total", "Stripe webhook events by outcome", ["type", "outcome"]
+)
+STRIPE_WEBHOOKS_REJECTED = Counter(
+    "billing_stripe_webhooks_rejected_total", "Webhook requests refused", ["reason"]
 )

@@ -4,24 +4,48 @@ erasure pseudonymises the member link instead of deleting them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import select
+
+from services.billing.adapters.orm import stripe_customers
 from services.billing.adapters.repository import Repository
 from services.billing.domain.invoices import BOOKKEEPING_BASIS, delete_after, pseudonym
 from services.billing.metrics import INVOICES_PSEUDONYMISED
 from services.common.db.engine import Database
-from services.common.grpc.data_subject import ErasureOutcome, Kept
+from services.common.grpc.data_subject import ErasureOutcome, Kept, Removed
 from services.common.timestamps import iso
 
 
+class StripeCustomers(Protocol):
+    async def forget_customer(self, org_id: str, member_id: str) -> bool: ...
+
+
 class InvoiceSubjectStore:
-    def __init__(self, database: Database, pseudonym_key: bytes) -> None:
+    def __init__(
+        self,
+        database: Database,
+        pseudonym_key: bytes,
+        stripe_customers: StripeCustomers | None = None,
+    ) -> None:
         self.database = database
         self.pseudonym_key = pseudonym_key
+        self.stripe_customers = stripe_customers
 
     async def export(self, org_id: str, subject_id: str) -> dict[str, Any]:
+        """Every payment record of the member, and the Stripe customer that holds their
+        payment details (ids only: the details themselves are Stripe's to export)."""
         async with self.database.sessions() as session:
-            rows = await Repository(session).invoices_of(org_id, subject_id)
+            repo = Repository(session)
+            invoice_rows = await repo.invoices_of(org_id, subject_id)
+            note_rows = await repo.credit_notes_of(org_id, subject_id)
+            entry_rows = await repo.ledger(org_id, subject_id, 0, 1_000_000)
+            customer_id = await session.scalar(
+                select(stripe_customers.c.customer_id).where(
+                    stripe_customers.c.org_id == org_id,
+                    stripe_customers.c.member_ref == subject_id,
+                )
+            )
         return {
             "invoices": [
                 {
@@ -33,23 +57,64 @@ class InvoiceSubjectStore:
                     "status": r.status,
                     "issued_at": iso(r.issued_at),
                     "due_date": r.due_date.isoformat(),
+                    "reason": r.reason,
+                    "paid_at": iso(r.paid_at),
+                    "closed_at": iso(r.closed_at),
+                    "refunded_ore": r.refunded_ore,
+                    "reminders_sent": r.reminders_sent,
                 }
-                for r in rows
-            ]
+                for r in invoice_rows
+            ],
+            "credit_notes": [
+                {
+                    "credit_note_id": r.id,
+                    "number": r.number,
+                    "invoice_id": r.invoice_id,
+                    "amount_ore": r.amount_ore,
+                    "currency": r.currency,
+                    "reason": r.reason,
+                    "created_at": iso(r.created_at),
+                }
+                for r in note_rows
+            ],
+            "ledger_entries": [
+                {
+                    "entry_id": r.id,
+                    "invoice_id": r.invoice_id,
+                    "kind": r.kind,
+                    "amount_ore": r.amount_ore,
+                    "currency": r.currency,
+                    "recorded_at": iso(r.recorded_at),
+                }
+                for r in entry_rows
+            ],
+            "stripe_customer_id": customer_id,
         }
 
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
+        removed: list[Removed] = []
+        # Stripe's deletion API first, outside the transaction (it is a slow call).
+        if self.stripe_customers is not None and await self.stripe_customers.forget_customer(
+            org_id, subject_id
+        ):
+            removed.append(
+                Removed(
+                    category="payment-provider-customer",
+                    description="the Stripe customer (contact details) and billing's link to it",
+                )
+            )
         async with self.database.transaction() as session:
             repo = Repository(session)
             rows = await repo.invoices_of(org_id, subject_id)
             if not rows:
-                return ErasureOutcome()
+                return ErasureOutcome(removed=removed)
             await repo.pseudonymise_member(
                 org_id, subject_id, pseudonym(self.pseudonym_key, subject_id), datetime.now(UTC)
             )
         INVOICES_PSEUDONYMISED.inc(len(rows))
         latest = max(r.delete_after or delete_after(r.issued_at.date()) for r in rows)
         return ErasureOutcome(
+            removed=removed,
             kept=[
                 Kept(
                     category="payment-records",
@@ -62,5 +127,5 @@ class InvoiceSubjectStore:
                     count=len(rows),
                     pseudonymised=True,
                 )
-            ]
+            ],
         )
