@@ -29,7 +29,7 @@ SERVICES = ("erasure", "membership", "billing", "notify")  # erasure first: it h
 SECRETS_OF = {
     "erasure": ("INTERNAL_TOKEN", "KEK"),
     "membership": ("INTERNAL_TOKEN", "ADMIN_TOKEN", "BLIND_INDEX_KEY"),
-    "billing": ("INTERNAL_TOKEN", "PSEUDONYM_KEY"),
+    "billing": ("INTERNAL_TOKEN", "PSEUDONYM_KEY", "STRIPE_WEBHOOK_SECRETS"),
     "notify": ("INTERNAL_TOKEN",),
 }
 DEFAULT_PORTS = {
@@ -59,23 +59,29 @@ def free_port() -> int:
             return port
 
 
-def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
-    """Local secrets, made once per data directory (0600); production takes them from a
-    secret store."""
-    path = data_dir / "secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    values = {
+def new_secrets() -> dict[str, str]:
+    return {
         "KEK": base64.b64encode(os.urandom(32)).decode(),
         "INTERNAL_TOKEN": secrets.token_urlsafe(32),
         "ADMIN_TOKEN": secrets.token_urlsafe(32),
         "BLIND_INDEX_KEY": secrets.token_urlsafe(32),
         "PSEUDONYM_KEY": secrets.token_urlsafe(32),
+        # Shared with localstripe, which signs the webhooks it sends billing.
+        "STRIPE_WEBHOOK_SECRETS": "whsec_" + secrets.token_urlsafe(24),
     }
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(values, out)
+
+
+def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
+    """Local secrets, made once per data directory (0600); production takes them from a
+    secret store. A data directory from an older version gets the secrets it lacks."""
+    path = data_dir / "secrets.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    values = {**new_secrets(), **known}
+    if values != known:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(values, out)
     return values
 
 
@@ -107,6 +113,10 @@ class Stack:
     @property
     def broker(self) -> str:
         return f"127.0.0.1:{self.ports['broker']}"
+
+    @property
+    def stripe_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['localstripe']}"
 
     def grpc_addr(self, service: str) -> str:
         return f"127.0.0.1:{self.ports[service][0]}"  # type: ignore[index]
@@ -148,7 +158,7 @@ class Stack:
             "HTTP_PORT": str(http_port),
             "KEYRING_ADDR": self.grpc_addr("erasure"),
             "MEMBERSHIP_ADDR": self.grpc_addr("membership"),
-            "STRIPE_API_BASE": f"http://127.0.0.1:{self.ports['localstripe']}",
+            "STRIPE_API_BASE": self.stripe_url,
             "LOG_LEVEL": self.config.log_level,
         }
         if service in self.config.database_urls:
@@ -191,6 +201,24 @@ class Stack:
             self.start_service(service)
         for service in SERVICES:
             self.wait_serving(service, deadline)
+        wait_for_port(int(self.ports["localstripe"]), deadline)  # type: ignore[arg-type]
+        self.register_stripe_webhook()
+
+    def register_stripe_webhook(self) -> None:
+        """Points localstripe's signed webhooks at billing, as the Stripe dashboard would."""
+        request = urllib.request.Request(
+            f"{self.stripe_url}/_config/webhooks/kontingent",
+            data=json.dumps(
+                {
+                    "url": f"{self.http_url('billing')}/stripe/webhook",
+                    "secret": self.secrets["STRIPE_WEBHOOK_SECRETS"],
+                }
+            ).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=5):
+            pass
 
     def start_service(self, service: str) -> None:
         self._spawn(
@@ -240,7 +268,7 @@ class Stack:
     def summary(self) -> str:
         lines = [
             f"broker        kafka://{self.broker}",
-            f"localstripe   http://127.0.0.1:{self.ports['localstripe']}",
+            f"localstripe   {self.stripe_url}",
         ]
         for service in SERVICES:
             lines.append(

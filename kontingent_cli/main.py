@@ -16,7 +16,7 @@ from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, keyring_pb2, key
 from rich.console import Console
 from rich.table import Table
 
-from kontingent_cli import api_keys, consents, forms, membership_types, orgs
+from kontingent_cli import api_keys, billing, consents, forms, membership_types, orgs
 from kontingent_cli.member_import import member_import
 from kontingent_cli.output import (
     JsonOpt,
@@ -47,6 +47,7 @@ app.add_typer(dev_app, name="dev")
 app.add_typer(api_keys.key_app, name="key")
 app.add_typer(api_keys.audit_app, name="audit")
 app.add_typer(membership_types.type_app, name="type")
+app.add_typer(billing.billing_app, name="billing")
 
 # Erase order: stores first, the keyring's own entry last; the key itself is shredded after.
 STORES = ("membership", "billing", "notify", "erasure")

@@ -157,11 +157,18 @@ def database_bytes(stack: Stack) -> dict[str, bytes]:
 
 
 class OrgApi:
-    """The org API over gRPC with one key, for tests that check status codes and details."""
+    """An org API over gRPC with one key (membership's unless told), for tests that check
+    status codes and details."""
 
-    def __init__(self, stack: Stack, api_key: str) -> None:
-        self.channel = grpc.insecure_channel(stack.grpc_addr("membership"))
-        self.stub = membership_pb2_grpc.MembershipServiceStub(self.channel)
+    def __init__(
+        self,
+        stack: Stack,
+        api_key: str,
+        service: str = "membership",
+        stub: Callable[[grpc.Channel], Any] = membership_pb2_grpc.MembershipServiceStub,
+    ) -> None:
+        self.channel = grpc.insecure_channel(stack.grpc_addr(service))
+        self.stub = stub(self.channel)
         self.metadata = (("authorization", f"Bearer {api_key}"),)
 
     def __call__(self, method: str, request: Any) -> Any:
