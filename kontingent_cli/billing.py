@@ -219,6 +219,7 @@ def _show_invoice(invoice: Any, as_json: bool) -> None:
 def invoice_list(
     member: Annotated[str, typer.Option(help="Only this member's invoices.")] = "",
     status: Annotated[str, typer.Option(help="open, paid, void or uncollectible")] = "",
+    kid: Annotated[str, typer.Option(help="The invoice with this KID (check digit checked).")] = "",
     page_size: Annotated[int, typer.Option(help="Invoices per page (1-500).")] = 50,
     page_token: Annotated[str, typer.Option(help="From the previous page.")] = "",
     org: OrgOpt = None,
@@ -227,7 +228,7 @@ def invoice_list(
 ) -> None:
     """The org's invoices by number, a page at a time."""
     request = pb.ListInvoicesRequest(
-        member_id=member, status=status, page_size=page_size, page_token=page_token
+        member_id=member, status=status, kid=kid, page_size=page_size, page_token=page_token
     )
     page = billing_call(org, api_key, "ListInvoices", request)
     if as_json:

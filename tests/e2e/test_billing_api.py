@@ -107,6 +107,14 @@ def test_invoices_page_by_number_and_filter(billing: OrgApi, members: list[str])
     assert own.member_id == members[1]
     assert not billing("ListInvoices", pb.ListInvoicesRequest(status="paid")).invoices
 
+    # A payer's KID finds its invoice; one mistyped digit is caught by the check digit.
+    [by_kid] = billing("ListInvoices", pb.ListInvoicesRequest(kid=own.kid)).invoices
+    assert by_kid.invoice_id == own.invoice_id
+    mistyped = own.kid[:-2] + str((int(own.kid[-2]) + 1) % 10) + own.kid[-1]
+    refused = billing.refused("ListInvoices", pb.ListInvoicesRequest(kid=mistyped))
+    assert refused.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "kid: wrong MOD11 check digit" in refused.details()
+
 
 def test_bad_input_names_the_field_and_changes_nothing(billing: OrgApi, members: list[str]) -> None:
     plans = billing("ListFeePlans", pb.ListFeePlansRequest())

@@ -142,7 +142,13 @@ class Repository:
         return (await self.session.execute(query)).first()
 
     async def list_invoices(
-        self, org_id: str, member_id: str, status: str, after_number: int, limit: int
+        self,
+        org_id: str,
+        member_id: str,
+        status: str,
+        after_number: int,
+        limit: int,
+        kid: str = "",
     ) -> list[Row]:
         query = select(invoices).where(
             invoices.c.org_id == org_id, invoices.c.number > after_number
@@ -151,6 +157,8 @@ class Repository:
             query = query.where(invoices.c.member_ref == member_id)
         if status:
             query = query.where(invoices.c.status == status)
+        if kid:
+            query = query.where(invoices.c.kid == kid)
         result = await self.session.execute(query.order_by(invoices.c.number).limit(limit))
         return list(result.all())
 

@@ -51,8 +51,11 @@ def kid_problem(kid: str, scheme: str) -> str | None:
 
 
 def validate_kid(kid: str, scheme: str, field: str = "kid") -> str:
+    """A KID typed in by a payer or an admin. An org that changed its scheme still has open
+    invoices under the old one, so a KID valid under either scheme passes; the error names
+    the problem under the org's current scheme."""
     kid = kid.strip()
     problem = kid_problem(kid, scheme)
-    if problem:
+    if problem and all(kid_problem(kid, other) for other in SCHEMES if other != scheme):
         raise InvalidArgument({field: problem})
     return kid

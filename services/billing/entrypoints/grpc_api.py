@@ -131,7 +131,12 @@ class BillingServicer(billing_pb2_grpc.BillingServiceServicer):
         self, request: pb.ListInvoicesRequest, context: grpc.aio.ServicerContext
     ) -> pb.Invoices:
         page = await self.api.invoices(
-            _org(), request.member_id, request.status, request.page_size, request.page_token
+            _org(),
+            request.member_id,
+            request.status,
+            request.page_size,
+            request.page_token,
+            request.kid,
         )
         return pb.Invoices(
             invoices=[invoice_message(r) for r in page.rows], next_page_token=page.next_token

@@ -19,6 +19,7 @@ from services.billing.domain.fees import (
     validate_policy,
 )
 from services.billing.domain.invoices import OPEN, STATUSES, VOID
+from services.billing.domain.kid import validate_kid
 from services.billing.domain.ledger import balance_of
 from services.billing.service_layer.credit_notes import issue_credit_note
 from services.common.db.engine import Database
@@ -129,7 +130,7 @@ class BillingApi:
             return _found(await Repository(session).invoice(org_id, invoice_id), invoice_id)
 
     async def invoices(
-        self, org_id: str, member_id: str, status: str, page_size: int, token: str
+        self, org_id: str, member_id: str, status: str, page_size: int, token: str, kid: str = ""
     ) -> Page:
         """Oldest first by invoice number; the token is the last number of the page before."""
         status = status.strip().lower()
@@ -137,8 +138,11 @@ class BillingApi:
             raise InvalidArgument({"status": f"one of {', '.join(STATUSES)}"})
         limit, after = page_limit(page_size), page_after(token)
         async with self.database.sessions() as session:
-            rows = await Repository(session).list_invoices(
-                org_id, member_id.strip(), status, after, limit
+            repo = Repository(session)
+            if kid.strip():
+                kid = validate_kid(kid, (await repo.policy(org_id)).kid_scheme)
+            rows = await repo.list_invoices(
+                org_id, member_id.strip(), status, after, limit, kid.strip()
             )
         return Page(rows, next_token([r.number for r in rows], limit))
 

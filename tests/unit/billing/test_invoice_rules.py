@@ -91,8 +91,8 @@ def test_mod11_kids(number: int, kid: str) -> None:
 @pytest.mark.parametrize(
     ("kid", "scheme", "problem"),
     [
-        ("0000000426", MOD10, "wrong MOD10 check digit"),
-        ("000000006-", MOD10, "digits only"),
+        ("0000000423", MOD10, "wrong MOD10 check digit"),
+        ("00000004x2", MOD10, "digits only"),
         ("0000000427", MOD11, "wrong MOD11 check digit"),
         ("00000004a6", MOD11, "digits only"),
         ("1", MOD10, "2 to 25 characters"),
@@ -102,6 +102,11 @@ def test_a_kid_typed_in_is_checked(kid: str, scheme: str, problem: str) -> None:
     with pytest.raises(InvalidArgument) as caught:
         validate_kid(kid, scheme)
     assert problem in caught.value.field_errors["kid"]
+
+
+def test_a_kid_issued_under_the_orgs_former_scheme_still_passes() -> None:
+    assert validate_kid(make_kid(42, MOD11), MOD10) == "0000000426"
+    assert validate_kid("000000006-", MOD10) == "000000006-"
 
 
 def test_a_valid_kid_passes_with_its_leading_zeros() -> None:
