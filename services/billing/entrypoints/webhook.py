@@ -51,6 +51,8 @@ class StripeWebhook:
         self.tolerance_s = tolerance_s
         self.max_body_bytes = max_body_bytes
         self.on_stored = on_stored
+        if not self.secrets:
+            log.warning("stripe_webhook_unconfigured", hint="set STRIPE_WEBHOOK_SECRETS")
 
     async def handle(self, request: Request) -> tuple[int, dict[str, Any]]:
         try:
