@@ -14,9 +14,10 @@ from services.billing.entrypoints.webhook import StripeWebhook, add_webhook_rout
 from services.billing.service_layer.billing_api import BillingApi
 from services.billing.service_layer.dunning import Dunning
 from services.billing.service_layer.invoicing import DefaultFee, Invoicing
-from services.billing.service_layer.payments import MembershipContacts, Payments
+from services.billing.service_layer.payments import Payments
 from services.billing.service_layer.renewals import Renewals
 from services.billing.service_layer.retention import RetentionSweep
+from services.billing.service_layer.stripe_customers import MembershipContacts
 from services.billing.service_layer.subject_store import InvoiceSubjectStore
 from services.common.grpc.auth import (
     SCOPE_MEMBERS_READ,
@@ -88,7 +89,7 @@ def bootstrap(settings: BillingSettings) -> Runtime:
 
     def add_servicers(server: grpc.aio.Server) -> None:
         billing_pb2_grpc.add_BillingServiceServicer_to_server(
-            BillingServicer(BillingApi(runtime.database), payments), server
+            BillingServicer(BillingApi(runtime.database, payments), payments), server
         )
         add_data_subject_store(server, "billing", store)
 

@@ -35,3 +35,14 @@ STRIPE_EVENTS = Counter(
 STRIPE_WEBHOOKS_REJECTED = Counter(
     "billing_stripe_webhooks_rejected_total", "Webhook requests refused", ["reason"]
 )
+VOID_PAYMENT_CANCELLATIONS = Counter(
+    "billing_void_payment_cancellations_total",
+    "Started payments of voided invoices made unpayable at Stripe, by outcome (canceled; "
+    "paid_first: the payer was quicker; failed: left for the reconcile pass to retry)",
+    ["outcome"],
+)
+PAYMENTS_ON_CLOSED_INVOICES = Counter(
+    "billing_payments_on_closed_invoices_total",
+    "Payments that succeeded on a void or already paid invoice: booked, the invoice kept as "
+    "it was; the org refunds them",
+)

@@ -1,7 +1,8 @@
 """A member pays through Stripe on the running stack: billing creates the PaymentIntent,
 the payer's browser confirms it at localstripe, localstripe's signed webhook reaches billing,
 the invoice is paid, the ledger balances, membership activates the member; a refund issues a
-credit note; a declined card leaves the invoice open and the member pending."""
+credit note; a declined card leaves the invoice open and the member pending; voiding an
+invoice cancels the PaymentIntent its member was given."""
 
 from __future__ import annotations
 
@@ -147,3 +148,24 @@ def test_a_declined_card_leaves_the_invoice_open_and_the_member_pending(
     assert member.status == "pending"
     balance = billing("GetBalance", pb.GetBalanceRequest(member_id=member_id))
     assert balance.balance_ore == FEE_ORE
+
+
+def test_voiding_an_invoice_cancels_the_payment_its_member_started(
+    billing: OrgApi, membership: OrgApi, payer: stripe.StripeClient
+) -> None:
+    member_id, invoice = sign_up(membership, billing, 3)
+    payment = billing("CreatePayment", pb.InvoiceRef(invoice_id=invoice.invoice_id))
+
+    voided = billing("VoidInvoice", pb.InvoiceRef(invoice_id=invoice.invoice_id))
+
+    assert voided.status == "void"
+    assert payer.v1.payment_intents.retrieve(payment.payment_intent_id).status == "canceled"
+    method = payer.v1.payment_methods.create(
+        {"type": "card", "card": {"number": VISA, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}
+    )
+    with pytest.raises(stripe.StripeError):  # the client secret it holds pays nothing now
+        payer.v1.payment_intents.confirm(payment.payment_intent_id, {"payment_method": method.id})
+    with pytest.raises(Exception, match="FAILED_PRECONDITION"):
+        billing("CreatePayment", pb.InvoiceRef(invoice_id=invoice.invoice_id))
+    balance = billing("GetBalance", pb.GetBalanceRequest(member_id=member_id))
+    assert (balance.balance_ore, balance.paid_ore) == (0, 0)

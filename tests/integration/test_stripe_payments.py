@@ -40,6 +40,7 @@ from tests.integration.test_stripe_support import (
     outbox_topics,
     payments,
     stripe_client,
+    stripe_front,
 )
 
 __all__ = [  # fixtures
@@ -50,6 +51,7 @@ __all__ = [  # fixtures
     "membership",
     "payments",
     "stripe_client",
+    "stripe_front",
 ]
 
 VISA = "4242424242424242"
@@ -67,8 +69,15 @@ async def pay(client: stripe.StripeClient, payment_intent_id: str, card: str) ->
 
 
 async def customers_of(db: Database) -> list[str]:
+    """The Stripe customers members are linked to now."""
     async with db.sessions() as session:
-        return list(await session.scalars(select(stripe_customers.c.customer_id)))
+        return list(
+            await session.scalars(
+                select(stripe_customers.c.customer_id).where(
+                    stripe_customers.c.customer_id.is_not(None)
+                )
+            )
+        )
 
 
 async def test_first_payment_makes_a_customer_and_reuses_the_live_attempt(
@@ -196,10 +205,36 @@ async def test_customer_deleted_in_stripe_is_made_anew_next_time(
     assert status == 200
     assert await customers_of(billing_db) == []
 
+    # Within Stripe's 24 h for the first customer's idempotency key (the front keeps it).
     second_invoice = await issue_invoice(billing_db)
-    await payments.create_payment("org-a", second_invoice)
+    view = await payments.create_payment("org-a", second_invoice)
     (new_customer,) = await customers_of(billing_db)
     assert new_customer != customer_id
+    assert not getattr(
+        await stripe_client.v1.customers.retrieve_async(new_customer), "deleted", False
+    )
+    intent = await stripe_client.v1.payment_intents.retrieve_async(view.payment_intent_id)
+    assert intent.customer == new_customer
+    async with billing_db.sessions() as session:
+        generation = await session.scalar(select(stripe_customers.c.generation))
+    assert generation == 2
+
+
+async def test_concurrent_first_payments_of_a_member_make_one_customer(
+    billing_db: Database, payments: Payments, stripe_client: stripe.StripeClient
+) -> None:
+    invoices = [await issue_invoice(billing_db, member_id="member-2") for _ in range(3)]
+    listed = {"email": "ola@x.no", "limit": 100}
+    before = len((await stripe_client.v1.customers.list_async(listed)).data)  # type: ignore[arg-type]
+
+    views = await asyncio.gather(*(payments.create_payment("org-a", i) for i in invoices))
+
+    (customer_id,) = await customers_of(billing_db)
+    for view in views:
+        intent = await stripe_client.v1.payment_intents.retrieve_async(view.payment_intent_id)
+        assert intent.customer == customer_id
+    after = len((await stripe_client.v1.customers.list_async(listed)).data)  # type: ignore[arg-type]
+    assert after - before == 1
 
 
 async def test_erasure_deletes_the_stripe_customer(

@@ -1,17 +1,20 @@
-"""Shared parts of the Stripe tests (no tests here): localstripe on a free port, a billing
-database, a loopback stand-in for membership's InternalDirectory, the production webhook
-route served on a real aiohttp server, and signing with the Stripe SDK's own helper."""
+"""Shared parts of the Stripe tests (no tests here): localstripe on a free port, behind a
+front that keeps Stripe's idempotency keys (localstripe ignores them), a billing database, a
+loopback stand-in for membership's InternalDirectory, the production webhook route served on
+a real aiohttp server, and signing with the Stripe SDK's own helper."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import faust
 import grpc
 import pytest
 import stripe
+from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 from membership.v1 import membership_pb2, membership_pb2_grpc
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -29,7 +33,8 @@ from services.billing.adapters.orm import credit_notes, invoices, ledger_entries
 from services.billing.adapters.stripe_gateway import PaymentIntentsGateway, StripeConfig
 from services.billing.entrypoints.webhook import PATH, StripeWebhook, add_webhook_route
 from services.billing.service_layer.invoicing import DefaultFee, InvoiceRequest, Invoicing
-from services.billing.service_layer.payments import MembershipContacts, Payments
+from services.billing.service_layer.payments import Payments
+from services.billing.service_layer.stripe_customers import MembershipContacts
 from services.common.db.engine import Database
 from services.common.db.migrations import upgrade_to_head
 from services.common.db.tables import outbox
@@ -66,6 +71,83 @@ def localstripe() -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
+
+
+@dataclass
+class StripeFront:
+    """localstripe answering as Stripe does: the first answer to an Idempotency-Key is replayed
+    to every later request with that key (Stripe keeps keys 24 h), concurrent requests with
+    one key wait for the first. A request can be held at the front, to provoke a race."""
+
+    upstream: str
+    http: ClientSession
+    answers: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    key_locks: defaultdict[str, asyncio.Lock] = field(
+        default_factory=lambda: defaultdict(asyncio.Lock)
+    )
+    holds: dict[str, tuple[asyncio.Event, asyncio.Event]] = field(default_factory=dict)
+    amended: dict[str, dict[str, Any]] = field(default_factory=dict)
+    url: str = ""
+
+    def amend(self, method: str, path: str, **fields: Any) -> None:
+        """Answers to such requests carry these fields: what Stripe answers where localstripe
+        cannot (a refund `pending`, as Stripe reports it for some payment methods)."""
+        self.amended[f"{method} {path}"] = fields
+
+    def hold(self, method: str, path: str) -> tuple[asyncio.Event, asyncio.Event]:
+        """(arrived, release): the next such request waits at the front until released."""
+        arrived, release = asyncio.Event(), asyncio.Event()
+        self.holds[f"{method} {path}"] = (arrived, release)
+        return arrived, release
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        held = self.holds.pop(f"{request.method} {request.path}", None)
+        if held is not None:
+            held[0].set()
+            await held[1].wait()
+        key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+        if key is None:
+            status, payload = await self._forward(request, body)
+            return web.Response(status=status, body=payload, content_type="application/json")
+        async with self.key_locks[key]:
+            replayed = key in self.answers
+            if not replayed:
+                status, payload = await self._forward(request, body)
+                fields = self.amended.get(f"{request.method} {request.path}")
+                if fields and status == 200:
+                    payload = json.dumps({**json.loads(payload), **fields}).encode()
+                self.answers[key] = status, payload
+        status, payload = self.answers[key]
+        headers = {"Idempotent-Replayed": "true"} if replayed else {}
+        return web.Response(
+            status=status, body=payload, content_type="application/json", headers=headers
+        )
+
+    async def _forward(self, request: web.Request, body: bytes) -> tuple[int, bytes]:
+        headers = {
+            k: v
+            for k, v in request.headers.items()
+            if k.lower() in ("authorization", "content-type", "stripe-version")
+        }
+        async with self.http.request(
+            request.method, f"{self.upstream}{request.path_qs}", data=body, headers=headers
+        ) as answer:
+            return answer.status, await answer.read()
+
+
+@pytest.fixture
+async def stripe_front(localstripe: str) -> AsyncIterator[StripeFront]:
+    """One per test: idempotency keys repeat across tests (each has a fresh database)."""
+    async with ClientSession() as http:
+        front = StripeFront(localstripe, http)
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", front.handle)
+        server = TestServer(app)
+        await server.start_server()
+        front.url = str(server.make_url("")).rstrip("/")
+        yield front
+        await server.close()
 
 
 @pytest.fixture
@@ -113,8 +195,10 @@ async def stripe_client(localstripe: str) -> AsyncIterator[stripe.StripeClient]:
 
 
 @pytest.fixture
-async def gateway(localstripe: str) -> AsyncIterator[PaymentIntentsGateway]:
-    started = PaymentIntentsGateway(StripeConfig(api_key="sk_test_local", api_base=localstripe))
+async def gateway(stripe_front: StripeFront) -> AsyncIterator[PaymentIntentsGateway]:
+    started = PaymentIntentsGateway(
+        StripeConfig(api_key="sk_test_local", api_base=stripe_front.url)
+    )
     yield started
     await started.close()
 

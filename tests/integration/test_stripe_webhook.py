@@ -31,9 +31,18 @@ from tests.integration.test_stripe_support import (
     outbox_topics,
     payments,
     stored_events,
+    stripe_front,
 )
 
-__all__ = ["billing_db", "gateway", "hook", "localstripe", "membership", "payments"]  # fixtures
+__all__ = [  # fixtures
+    "billing_db",
+    "gateway",
+    "hook",
+    "localstripe",
+    "membership",
+    "payments",
+    "stripe_front",
+]
 
 
 async def test_ten_deliveries_of_one_event_book_one_payment(
@@ -226,7 +235,7 @@ async def test_a_stored_event_wakes_the_processing_loop(
     billing_db: Database, hook: Hook, payments: Payments
 ) -> None:
     invoice_id = await issue_invoice(billing_db)
-    payments.events_interval_s = 30.0  # so only the wake-up can make the pass run soon
+    payments.events.events_interval_s = 30.0  # so only the wake-up can make the pass run soon
     loop_pass = asyncio.create_task(payments.next_event_pass())
     await asyncio.sleep(0)
     await hook.post(event("payment_intent.succeeded", intent("pi_wake", invoice_id)))

@@ -137,12 +137,15 @@ stripe_customers = Table(
     metadata,
     Column("org_id", String(36), primary_key=True),
     Column("member_ref", String(64), primary_key=True),
-    Column("customer_id", String(64), nullable=False, unique=True),
+    # NULL once Stripe deleted the customer: the row stays for its generation, the count of
+    # customers this member has had, which keys the creation of the next one.
+    Column("customer_id", String(64), nullable=True, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("generation", Integer, nullable=False, server_default="1"),
 )
 
-# One row per call that may create a PaymentIntent, written before the call: the idempotency
-# key makes a retried call return the same PaymentIntent.
+# One row per call that may create a PaymentIntent (or Checkout Session) or a refund, written
+# before the call: the idempotency key makes a retried call return the same object.
 payment_attempts = Table(
     "payment_attempts",
     metadata,
@@ -152,6 +155,8 @@ payment_attempts = Table(
     Column("attempt", Integer, nullable=False),
     Column("idempotency_key", String(100), nullable=False, unique=True),
     Column("payment_intent_id", String(64), nullable=True, unique=True),
+    Column("checkout_session_id", String(80), nullable=True),
+    Column("refund_id", String(64), nullable=True, unique=True),  # a refund request's
     Column("status", String(32), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("invoice_id", "attempt", name="uq_payment_attempts_invoice_attempt"),

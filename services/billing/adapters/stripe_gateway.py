@@ -37,6 +37,12 @@ class PaymentSession:
     client_secret: str
     url: str
     status: str
+    checkout_session_id: str = ""  # Checkout only
+
+
+# What cancel_payment answers: nobody can pay any more, or somebody paid first.
+CANCELED = "canceled"
+PAID_ALREADY = "succeeded"
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,13 @@ class PaymentGateway(Protocol):
     ) -> PaymentSession: ...
 
     async def payment(self, payment_intent_id: str) -> PaymentSession: ...
+
+    async def cancel_payment(
+        self, *, payment_intent_id: str, checkout_session_id: str, idempotency_key: str
+    ) -> str:
+        """Makes a started payment unpayable: CANCELED, or PAID_ALREADY when the payer was
+        first. Stripe being unreachable raises."""
+        ...
 
     async def refund(
         self, payment_intent_id: str, amount_ore: int, metadata: dict[str, str], key: str
@@ -159,6 +172,30 @@ class _StripeCalls:
             lambda: self.client.v1.payment_intents.retrieve_async(payment_intent_id),
         )
         return PaymentSession(intent.id, intent.client_secret or "", "", intent.status)
+
+    async def cancel_payment(
+        self, *, payment_intent_id: str, checkout_session_id: str, idempotency_key: str
+    ) -> str:
+        if not payment_intent_id:
+            return CANCELED  # nothing at Stripe a payer could complete
+        try:
+            await self.call(
+                "cancel_payment",
+                lambda: self.client.v1.payment_intents.cancel_async(
+                    payment_intent_id, options={"idempotency_key": idempotency_key}
+                ),
+            )
+            return CANCELED
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return CANCELED  # Stripe no longer knows it: nobody can pay it
+            # Refused: it is canceled already, or it succeeded (or is processing) meanwhile.
+            status = (await self.payment(payment_intent_id)).status
+            if status == CANCELED:
+                return CANCELED
+            if status in (PAID_ALREADY, "processing"):
+                return PAID_ALREADY
+            raise
 
     async def refund(
         self, payment_intent_id: str, amount_ore: int, metadata: dict[str, str], key: str
@@ -272,7 +309,41 @@ class CheckoutGateway(_StripeCalls):
         )
         intent = session.payment_intent
         intent_id = intent if isinstance(intent, str) else getattr(intent, "id", "") or ""
-        return PaymentSession(intent_id, "", session.url or "", str(session.status or "open"))
+        return PaymentSession(
+            intent_id, "", session.url or "", str(session.status or "open"), session.id
+        )
+
+    async def cancel_payment(
+        self, *, payment_intent_id: str, checkout_session_id: str, idempotency_key: str
+    ) -> str:
+        """Expiring the session makes its page unpayable (and cancels its PaymentIntent)."""
+        if not checkout_session_id:
+            return await super().cancel_payment(
+                payment_intent_id=payment_intent_id,
+                checkout_session_id="",
+                idempotency_key=idempotency_key,
+            )
+        try:
+            await self.call(
+                "cancel_payment",
+                lambda: self.client.v1.checkout.sessions.expire_async(
+                    checkout_session_id, options={"idempotency_key": idempotency_key}
+                ),
+            )
+            return CANCELED
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return CANCELED
+            # Only an open session can be expired: it expired already, or it was completed.
+            session = await self.call(
+                "retrieve_checkout_session",
+                lambda: self.client.v1.checkout.sessions.retrieve_async(checkout_session_id),
+            )
+            if session.status == "expired":
+                return CANCELED
+            if session.status == "complete":
+                return PAID_ALREADY
+            raise
 
 
 def make_gateway(flow: str, config: StripeConfig) -> PaymentGateway:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.billing.adapters.orm import (
     credit_notes,
+    invoices,
     ledger_entries,
     payment_attempts,
     stripe_customers,
@@ -21,6 +22,11 @@ from services.billing.domain.ledger import PAYMENT
 from services.common.db.upsert import insert_ignore
 
 REFUND_PREFIX = "refund:"
+
+# Statuses of a payment attempt after which nobody can pay through it any more.
+CANCELED = "canceled"
+SUCCEEDED = "succeeded"
+FINISHED = (CANCELED, SUCCEEDED)
 
 
 class StripeStore:
@@ -36,26 +42,61 @@ class StripeStore:
             )
         )
 
-    async def add_customer(
-        self, org_id: str, member_id: str, customer_id: str, now: datetime
-    ) -> bool:
-        return await insert_ignore(
-            self.session,
-            stripe_customers,
-            {
-                "org_id": org_id,
-                "member_ref": member_id,
-                "customer_id": customer_id,
-                "created_at": now,
-            },
-            ["org_id", "member_ref"],
+    async def customer_generation(self, org_id: str, member_id: str) -> int:
+        """How many Stripe customers this member has had (0: none yet)."""
+        found = await self.session.scalar(
+            select(stripe_customers.c.generation).where(
+                stripe_customers.c.org_id == org_id, stripe_customers.c.member_ref == member_id
+            )
         )
+        return int(found or 0)
 
-    async def remove_customer(self, customer_id: str) -> bool:
+    async def link_customer(
+        self, org_id: str, member_id: str, customer_id: str, generation: int, now: datetime
+    ) -> bool:
+        """Links the member's `generation`th customer; False when another call linked one
+        first (the caller then reads it)."""
+        if generation == 1:
+            return await insert_ignore(
+                self.session,
+                stripe_customers,
+                {
+                    "org_id": org_id,
+                    "member_ref": member_id,
+                    "customer_id": customer_id,
+                    "created_at": now,
+                    "generation": 1,
+                },
+                ["org_id", "member_ref"],
+            )
         result = await self.session.execute(
-            delete(stripe_customers).where(stripe_customers.c.customer_id == customer_id)
+            update(stripe_customers)
+            .where(
+                stripe_customers.c.org_id == org_id,
+                stripe_customers.c.member_ref == member_id,
+                stripe_customers.c.customer_id.is_(None),
+                stripe_customers.c.generation == generation - 1,
+            )
+            .values(customer_id=customer_id, generation=generation, created_at=now)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def unlink_customer(self, customer_id: str) -> bool:
+        """Stripe deleted the customer: the link goes, the member's generation stays."""
+        result = await self.session.execute(
+            update(stripe_customers)
+            .where(stripe_customers.c.customer_id == customer_id)
+            .values(customer_id=None)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def remove_customers_of(self, org_id: str, member_id: str) -> None:
+        """Erasure: nothing of the member's Stripe customers stays, not even their count."""
+        await self.session.execute(
+            delete(stripe_customers).where(
+                stripe_customers.c.org_id == org_id, stripe_customers.c.member_ref == member_id
+            )
+        )
 
     # --- payment attempts (and refund requests, told apart by their key) -----------------
 
@@ -82,6 +123,44 @@ class StripeStore:
         await self.session.execute(
             update(payment_attempts).where(payment_attempts.c.id == attempt_id).values(values)
         )
+
+    async def live_payment_attempts(self, invoice_id: str) -> list[Row]:
+        """Attempts of the invoice that a payer may still complete (a declined card's too:
+        its PaymentIntent takes another card)."""
+        result = await self.session.execute(
+            select(payment_attempts)
+            .where(
+                payment_attempts.c.invoice_id == invoice_id,
+                payment_attempts.c.status.not_in(FINISHED),
+                payment_attempts.c.idempotency_key.not_like(f"{REFUND_PREFIX}%"),
+            )
+            .order_by(payment_attempts.c.attempt)
+        )
+        return list(result.all())
+
+    async def invoices_with_live_attempts(self, status: str, limit: int) -> list[str]:
+        """Invoices in `status` (void) that still have a live payment attempt."""
+        result = await self.session.scalars(
+            select(payment_attempts.c.invoice_id)
+            .join(invoices, invoices.c.id == payment_attempts.c.invoice_id)
+            .where(
+                invoices.c.status == status,
+                payment_attempts.c.status.not_in(FINISHED),
+                payment_attempts.c.idempotency_key.not_like(f"{REFUND_PREFIX}%"),
+            )
+            .distinct()
+            .limit(limit)
+        )
+        return list(result)
+
+    async def set_refund_status(self, refund_id: str, status: str) -> bool:
+        """Records what became of a refund we asked for; False if it is not one of ours."""
+        result = await self.session.execute(
+            update(payment_attempts)
+            .where(payment_attempts.c.refund_id == refund_id)
+            .values(status=status)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def attempt_by_intent(self, payment_intent_id: str) -> Row | None:
         return (

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Row
 
 from services.billing.domain.fees import BillingPolicy, FeePlan
 from services.billing.service_layer.billing_api import BillingApi, fee_plan_from
-from services.billing.service_layer.payments import PaymentView, RefundView
+from services.billing.service_layer.paying import PaymentView
+from services.billing.service_layer.refunding import RefundView
 from services.common.grpc.auth import current_principal
 from services.common.timestamps import iso
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy.engine import Row
 
@@ -89,9 +90,18 @@ class Balance:
     written_off_ore: int
 
 
+class StartedPayments(Protocol):
+    """Payments already started at Stripe (service_layer/payments.Payments)."""
+
+    async def cancel_payments_of(self, invoice_id: str) -> int:
+        """Makes them unpayable; never raises for Stripe's failures (a later pass retries)."""
+        ...
+
+
 class BillingApi:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, payments: StartedPayments | None = None) -> None:
         self.database = database
+        self.payments = payments  # None: no Stripe payments configured
 
     # --- fee plans and policy ----------------------------------------------------------
 
@@ -148,7 +158,9 @@ class BillingApi:
 
     async def void(self, org_id: str, invoice_id: str) -> Row:
         """An open invoice is closed and cancelled in full by a credit note, so the member's
-        balance returns to what it was. One transaction: a void is never half done."""
+        balance returns to what it was. One transaction: a void is never half done. Then,
+        outside it, any payment started for the invoice is cancelled at Stripe; if Stripe
+        cannot be reached the void stands and the reconcile pass retries the cancellation."""
         now = datetime.now(UTC)
         async with self.database.transaction() as session:
             repo = Repository(session)
@@ -159,7 +171,10 @@ class BillingApi:
                 )
             await repo.update_invoice(invoice.id, status=VOID, closed_at=now, next_reminder_on=None)
             await issue_credit_note(session, invoice, invoice.amount_ore, VOID_REASON, now)
-            return _found(await repo.invoice(org_id, invoice_id), invoice_id)
+            voided = _found(await repo.invoice(org_id, invoice_id), invoice_id)
+        if self.payments is not None:
+            await self.payments.cancel_payments_of(invoice_id)
+        return voided
 
     # --- the ledger --------------------------------------------------------------------
 

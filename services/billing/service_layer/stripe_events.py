@@ -1,6 +1,7 @@
 """What a Stripe event does to billing. Each effect runs in the caller's transaction with its
 outbox event, and is keyed so that it happens once: a payment by `payment:<pi>`, a refund by
-`refund:<re>` (ledger source_ref and credit-note refund id). So the same event delivered ten
+`refund:<re>` (ledger source_ref and credit-note refund id), whether charge.refunded or a
+refund update event books it. So the same event delivered ten
 times, events in any order, and reconciliation replaying a payment all end in one state.
 """
 
@@ -30,13 +31,19 @@ FAILED = "payment_intent.payment_failed"
 REFUNDED = "charge.refunded"
 DISPUTED = "charge.dispute.created"
 CUSTOMER_DELETED = "customer.deleted"
-HANDLED = frozenset({SUCCEEDED, FAILED, REFUNDED, DISPUTED, CUSTOMER_DELETED})
+# A refund's status changed (pending to succeeded or failed): Stripe sends charge.refund.updated
+# (some payment methods) and refund.updated / refund.failed (all, from API 2024-10-28).
+REFUND_UPDATED = "charge.refund.updated"
+REFUND_EVENTS = frozenset({REFUND_UPDATED, "refund.updated", "refund.failed"})
+HANDLED = frozenset({SUCCEEDED, FAILED, REFUNDED, DISPUTED, CUSTOMER_DELETED, *REFUND_EVENTS})
 
 # Outcomes, also the `outcome` label of billing_stripe_events_total.
 PROCESSED = "processed"
 IGNORED = "ignored"  # a type we do not act on, or a state it no longer applies to
 UNKNOWN_OBJECT = "unknown_object"  # not ours: no invoice behind it
 DUPLICATE = "duplicate"
+PAID_ON_CLOSED_INVOICE = "paid_on_closed_invoice"  # booked; the org refunds it
+REFUND_FAILED = "refund_failed"  # recorded, never booked
 
 
 def _our_ids(obj: dict[str, Any]) -> dict[str, str]:
@@ -75,6 +82,13 @@ def essentials(event_type: str, obj: dict[str, Any]) -> dict[str, Any]:
             "metadata": _our_ids(obj),
             # None: the event did not list them all; the processor asks Stripe.
             "refunds": [refund_fields(r) for r in listed["data"]] if complete else None,
+        }
+    if event_type in REFUND_EVENTS:
+        return {
+            **refund_fields(obj),
+            "payment_intent": _id_of(obj.get("payment_intent")),
+            "metadata": _our_ids(obj),
+            "failure_reason": obj.get("failure_reason") or "",
         }
     if event_type == DISPUTED:
         return {
@@ -135,10 +149,18 @@ async def apply_payment(
     if not booked:
         return IGNORED  # this PaymentIntent is booked already
     if invoice.status not in (OPEN, UNCOLLECTIBLE):
-        # Void, or paid by another PaymentIntent: the money is real and stays booked (for a
-        # refund by hand); the invoice keeps its state and membership is not told again.
-        log.warning("payment_on_closed_invoice", invoice_id=invoice.id, status=invoice.status)
-        return PROCESSED
+        # Void (paid before its cancellation reached Stripe), or paid by another
+        # PaymentIntent: the money is real and stays booked; the invoice keeps its state,
+        # membership is not told, and the org is to refund it.
+        log.error(
+            "payment_on_closed_invoice",
+            invoice_id=invoice.id,
+            org_id=invoice.org_id,
+            status=invoice.status,
+            payment_intent_id=payment_intent_id,
+            action="refund it",
+        )
+        return PAID_ON_CLOSED_INVOICE
     await Repository(session).update_invoice(
         invoice.id, status=PAID, paid_at=now, next_reminder_on=None
     )
@@ -241,8 +263,6 @@ async def apply_charge_refunded(session: AsyncSession, data: dict[str, Any]) -> 
         return UNKNOWN_OBJECT
     # Booked once by its source_ref: a no-op when the success event came first.
     await apply_payment(session, intent, int(data.get("amount") or 0), metadata)
-    invoice = await Repository(session).invoice_by_id(invoice.id, for_update=True)
-    assert invoice is not None
     booked = 0
     for refund in data.get("refunds") or []:
         if refund.get("status") != "succeeded" or not refund.get("id"):
@@ -250,6 +270,42 @@ async def apply_charge_refunded(session: AsyncSession, data: dict[str, Any]) -> 
         if await apply_refund(session, invoice, refund["id"], refund["amount"], "refund"):
             booked += 1
     return PROCESSED if booked else IGNORED
+
+
+async def apply_refund_update(session: AsyncSession, data: dict[str, Any]) -> str:
+    """A refund reached a status: succeeded is booked (once, by its refund id, whichever of
+    this and charge.refunded comes first); failed or canceled is recorded on our refund
+    request and never booked; pending waits for the next update."""
+    intent = data.get("payment_intent") or ""
+    invoice = await find_invoice(session, intent, data.get("metadata") or {})
+    refund_id, status = str(data.get("id") or ""), str(data.get("status") or "")
+    if invoice is None or not refund_id:
+        return UNKNOWN_OBJECT
+    if status == "succeeded":
+        if not intent:
+            return UNKNOWN_OBJECT  # not a refund of a PaymentIntent of ours
+        # The refund proves the payment: booked first (a no-op when it is already), so a
+        # refund update that overtakes payment_intent.succeeded still ends right. Our
+        # PaymentIntents are for the invoice's amount.
+        await apply_payment(session, intent, invoice.amount_ore, data.get("metadata") or {})
+        await StripeStore(session).set_refund_status(refund_id, "refund_succeeded")
+        booked = await apply_refund(session, invoice, refund_id, int(data["amount"]), "refund")
+        return PROCESSED if booked else IGNORED
+    if status in ("failed", "canceled"):
+        await StripeStore(session).set_refund_status(refund_id, f"refund_{status}")
+        fields = {
+            "invoice_id": invoice.id,
+            "refund_id": refund_id,
+            "failure_reason": data.get("failure_reason") or "",
+        }
+        if await StripeStore(session).credit_note_of_refund(refund_id):
+            # Stripe reported it succeeded before, so it is booked: that needs a person.
+            log.error("stripe_refund_failed_after_booking", **fields)
+        else:
+            log.warning("stripe_refund_failed", **fields)
+        return REFUND_FAILED
+    await StripeStore(session).set_refund_status(refund_id, f"refund_{status}")
+    return IGNORED
 
 
 async def apply_event(session: AsyncSession, event_type: str, data: dict[str, Any]) -> str:
@@ -261,11 +317,13 @@ async def apply_event(session: AsyncSession, event_type: str, data: dict[str, An
         return await apply_failure(session, data)
     if event_type == REFUNDED:
         return await apply_charge_refunded(session, data)
+    if event_type in REFUND_EVENTS:
+        return await apply_refund_update(session, data)
     if event_type == DISPUTED:
         # Disputes are answered by hand in Stripe's dashboard: made visible, not acted on.
         log.warning("stripe_dispute_created", dispute_id=data.get("id"), reason=data.get("reason"))
         return PROCESSED
     if event_type == CUSTOMER_DELETED:
-        removed = await StripeStore(session).remove_customer(str(data.get("id") or ""))
+        removed = await StripeStore(session).unlink_customer(str(data.get("id") or ""))
         return PROCESSED if removed else UNKNOWN_OBJECT
     return IGNORED

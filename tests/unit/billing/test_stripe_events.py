@@ -102,3 +102,28 @@ async def test_the_setting_chooses_the_payment_flow() -> None:
     assert isinstance(make_gateway("checkout", config), CheckoutGateway)
     with pytest.raises(ValueError):
         make_gateway("invoices", config)
+
+
+def test_refund_update_keeps_ids_amount_status_and_failure_reason_only() -> None:
+    refund = {
+        "id": "re_1",
+        "object": "refund",
+        "amount": 20_000,
+        "charge": {"id": "ch_1", "billing_details": {"email": "kari@example.no"}},
+        "payment_intent": {"id": "pi_1", "receipt_email": "kari@example.no"},
+        "status": "failed",
+        "failure_reason": "expired_or_canceled_card",
+        "metadata": {"invoice_id": "inv-1", "org_id": "org-a", "note": "Kari"},
+        "destination_details": {"card": {"reference": "ARN123"}},
+    }
+    for event_type in ("charge.refund.updated", "refund.updated", "refund.failed"):
+        kept = essentials(event_type, refund)
+        assert kept == {
+            "id": "re_1",
+            "amount": 20_000,
+            "status": "failed",
+            "payment_intent": "pi_1",
+            "metadata": {"invoice_id": "inv-1", "org_id": "org-a"},
+            "failure_reason": "expired_or_canceled_card",
+        }
+        assert "kari" not in repr(kept).lower()
