@@ -29,7 +29,7 @@ OWN_TABLES = {
         "stripe_events",
         "billed_members",
     },
-    "notify": {"messages"},
+    "notify": {"messages", "delivery_events", "suppressions", "template_overrides"},
     "erasure": {"data_keys"},
 }
 MECHANISM_TABLES = {"outbox", "inbox"}

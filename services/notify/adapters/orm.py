@@ -1,8 +1,22 @@
-"""The message log. Address, subject and body are sealed with the member's key."""
+"""Notify's tables. The message log holds the intent to send before any provider hears of it
+(one row per event, template and channel); address, subject and bodies are sealed with the
+member's key. Delivery events dedupe on the provider's own keys. The suppression list keeps a
+keyed hash of an address, never the address, so an opt-out outlives an erasure."""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 metadata = MetaData()
 
@@ -20,6 +34,58 @@ messages = Table(
     Column("subject_sealed", LargeBinary, nullable=False),
     Column("body_sealed", LargeBinary, nullable=False),
     Column("status", String(20), nullable=False),
-    Column("provider_ref", String(100), nullable=True),
+    Column("provider_ref", String(100), nullable=True, index=True),  # SendGrid / Twilio id
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("message_class", String(16), nullable=False, server_default="service"),
+    Column("legal_basis", String(30), nullable=False, server_default=""),
+    # JSON: the consent (purpose, channel, granted at, source, policy version) a marketing
+    # message relied on when it was queued.
+    Column("consent_evidence", Text, nullable=True),
+    Column("html_sealed", LargeBinary, nullable=True),
+    Column("provider", String(16), nullable=True),  # sendgrid, twilio, sandbox
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("last_error", String(100), nullable=True),  # a code, never an address
+    Column("segments", Integer, nullable=True),  # SMS only
+    Column("fallback_of", String(36), nullable=True),  # the blocked SMS an email replaces
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("delivered_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+)
+
+# Provider webhooks by the provider's own dedupe key (SendGrid: sg_event_id; Twilio: the
+# message SID and status).
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("provider", String(16), nullable=False),
+    Column("dedupe_key", String(120), nullable=False),
+    Column("message_id", String(36), nullable=True),
+    Column("event", String(30), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("provider", "dedupe_key"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("org_id", String(36), nullable=False),
+    Column("channel", String(10), nullable=False),
+    Column("address_hash", String(64), nullable=False),  # keyed hash of the address
+    Column("reason", String(20), nullable=False),  # sms-stop, bounce, spamreport, erased
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("org_id", "channel", "address_hash", name="uq_suppressions_address"),
+)
+
+# An org's own wording of a template part (subject, html, text, sms) in one language.
+template_overrides = Table(
+    "template_overrides",
+    metadata,
+    Column("org_id", String(36), nullable=False),
+    Column("template", String(50), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("part", String(10), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("org_id", "template", "language", "part"),
 )

@@ -42,8 +42,17 @@ class MessageKind:
 
 
 # A template without an entry here cannot be sent: the handler looks it up before rendering.
+# Receipts, invoices and answers to a member's own rights request are owed under the contract
+# or the law; reminders and notices about the membership or the privacy policy are service.
 TEMPLATES: dict[str, MessageKind] = {
     "welcome": MessageKind(SERVICE, "membership"),
+    "invoice-issued": MessageKind(TRANSACTIONAL, "billing"),
+    "payment-receipt": MessageKind(TRANSACTIONAL, "billing"),
+    "payment-reminder": MessageKind(SERVICE, "billing"),
+    "membership-lapsed": MessageKind(SERVICE, "membership"),
+    "policy-changed": MessageKind(SERVICE, "privacy"),
+    "export-ready": MessageKind(TRANSACTIONAL, "privacy"),
+    "erasure-confirmed": MessageKind(TRANSACTIONAL, "privacy"),
 }
 
 
