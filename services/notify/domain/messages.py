@@ -72,3 +72,22 @@ class RenderedEmail:
     subject: str
     text: str
     html: str
+
+
+# A message's life in the log. The row is written QUEUED with the event that caused it (the
+# intent), before any provider hears of it; the dispatcher marks it SENDING before the call.
+# A call that times out leaves it UNKNOWN: the next attempt first asks the provider whether
+# it went out. RETRY waits for next_attempt_at (backoff, or the provider's Retry-After).
+QUEUED = "queued"
+SENDING = "sending"
+UNKNOWN = "unknown"
+RETRY = "retry"
+SENT = "sent"  # accepted by the provider
+FAILED = "failed"  # a permanent error (invalid address, opted out): not retried
+# From the providers' delivery webhooks:
+DELIVERED = "delivered"
+BOUNCED = "bounced"
+DROPPED = "dropped"
+UNDELIVERED = "undelivered"
+SPAM_REPORTED = "spam-reported"
+TO_DISPATCH = (QUEUED, UNKNOWN, RETRY)
