@@ -81,7 +81,13 @@ POLICY = {
     },
     **{
         f"{DIRECTORY}{method}": frozenset({SCOPE_INTERNAL})
-        for method in ("IntrospectApiKey", "GetContact", "GetContacts")
+        for method in (
+            "IntrospectApiKey",
+            "GetContact",
+            "GetContacts",
+            "GetConsents",
+            "WithdrawConsent",
+        )
     },
     **data_subject_policy(),
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from events.v1.envelope_pb2 import Envelope
-from membership.v1 import events_pb2
+from membership.v1 import events_pb2, membership_pb2_grpc
 from membership.v1 import membership_pb2 as pb
 
 from kontingent_cli.devstack import Stack
@@ -139,3 +139,55 @@ def test_erase_removes_consents(stack: Stack, club: dict[str, str], api: OrgApi)
     membership = receipts["receipts"][0]
     removed = {item["category"]: item.get("count", 0) for item in membership["removed"]}
     assert removed.get("consents") == 2, membership
+
+
+def test_a_service_withdraws_a_consent_on_the_members_behalf_and_nothing_more(
+    stack: Stack, club: dict[str, str], api: OrgApi
+) -> None:
+    """What notify does for an unsubscribe link or an SMS STOP: withdraw, never grant."""
+    member = api("RegisterMember", signup(email="avmeld@example.no", phone="+4791000009"))
+    org = club["org_id"]
+    cli_json(stack, "consent", "grant", member.member_id, "newsletter", "--org", org, "--json")
+    channel = grpc.insecure_channel(stack.grpc_addr("membership"))
+    directory = membership_pb2_grpc.InternalDirectoryStub(channel)
+    internal = (("authorization", f"Bearer {stack.secrets['INTERNAL_TOKEN']}"),)
+    request = pb.WithdrawConsentRequest(
+        org_id=org, member_id=member.member_id, purpose="newsletter", source="unsubscribe"
+    )
+    try:
+        with pytest.raises(grpc.RpcError) as denied:  # an org's key may not call it
+            directory.WithdrawConsent(request, metadata=api.metadata, timeout=10)
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.RpcError) as bad:
+            directory.WithdrawConsent(
+                pb.WithdrawConsentRequest(
+                    org_id=org, member_id=member.member_id, purpose="newsletter", source="admin"
+                ),
+                metadata=internal,
+                timeout=10,
+            )
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "source: one of unsubscribe, spam-report, sms-stop" in bad.value.details()
+
+        state = directory.WithdrawConsent(request, metadata=internal, timeout=10)
+        assert list(state.granted) == []
+        evidence = directory.GetConsents(
+            pb.GetContactRequest(org_id=org, member_id=member.member_id),
+            metadata=internal,
+            timeout=10,
+        )
+        assert [(c.purpose, c.granted, c.source) for c in evidence.history] == [
+            ("newsletter", True, "member"),
+            ("newsletter", False, "unsubscribe"),
+        ]
+        with pytest.raises(grpc.RpcError) as missing:
+            directory.WithdrawConsent(
+                pb.WithdrawConsentRequest(
+                    org_id=org, member_id="no-such-member", purpose="newsletter", source="sms-stop"
+                ),
+                metadata=internal,
+                timeout=10,
+            )
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        channel.close()

@@ -14,7 +14,7 @@ from services.common.grpc.auth import current_principal
 from services.common.timestamps import to_timestamp
 from services.membership.domain.forms import DEFAULT_FORM
 from services.membership.domain.guardians import Guardian
-from services.membership.entrypoints.grpc_org import OrgSettingsRpcs
+from services.membership.entrypoints.grpc_org import OrgSettingsRpcs, consents_message
 from services.membership.entrypoints.grpc_types import MembershipTypeRpcs
 from services.membership.service_layer.api_keys import ApiKeyHandlers, KeyInfo
 from services.membership.service_layer.audit_log import audit_page
@@ -286,6 +286,7 @@ class MembershipServicer(
 class InternalDirectoryServicer(membership_pb2_grpc.InternalDirectoryServicer):
     def __init__(self, handlers: MembershipHandlers) -> None:
         self.handlers = handlers
+        self.consents = ConsentRegister(handlers)
 
     async def IntrospectApiKey(
         self, request: pb.IntrospectApiKeyRequest, context: grpc.aio.ServicerContext
@@ -307,6 +308,25 @@ class InternalDirectoryServicer(membership_pb2_grpc.InternalDirectoryServicer):
     ) -> pb.Contacts:
         views = await self.handlers.get_contacts([(m.org_id, m.member_id) for m in request.members])
         return pb.Contacts(contacts=[contact_message(view) for view in views])
+
+    async def GetConsents(
+        self, request: pb.GetContactRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Consents:
+        return consents_message(await self.consents.state(request.org_id, request.member_id))
+
+    async def WithdrawConsent(
+        self, request: pb.WithdrawConsentRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Consents:
+        return consents_message(
+            await self.consents.set(
+                current_principal(),
+                request.member_id,
+                request.purpose,
+                False,
+                request.source,
+                org_id=request.org_id,
+            )
+        )
 
 
 def contact_message(view: MemberView) -> pb.Contact:

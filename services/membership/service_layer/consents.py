@@ -24,6 +24,8 @@ from services.membership.metrics import CONSENT_CHANGES
 from services.membership.service_layer.handlers import MembershipHandlers
 
 API_SOURCES = ("member", "admin", "unsubscribe", "guardian")
+# What other services (notify) may withdraw a consent for, on the member's behalf.
+SERVICE_SOURCES = ("unsubscribe", "spam-report", "sms-stop")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 
@@ -48,17 +50,29 @@ class ConsentRegister:
         self.database = handlers.database
 
     async def set(
-        self, caller: Principal, member_id: str, purpose: str, granted: bool, source: str
+        self,
+        caller: Principal,
+        member_id: str,
+        purpose: str,
+        granted: bool,
+        source: str,
+        org_id: str = "",
     ) -> ConsentState:
+        """An org changes its member's consent; a service (`org_id` given) only withdraws."""
         source = source or "member"
+        sources = API_SOURCES if caller.kind == "org" else SERVICE_SOURCES
         errors = {}
         if not _PURPOSE.match(purpose):
             errors["purpose"] = "a purpose key, e.g. newsletter"
-        if source not in API_SOURCES:
-            errors["source"] = f"one of {', '.join(API_SOURCES)}"
+        if source not in sources:
+            errors["source"] = f"one of {', '.join(sources)}"
+        if caller.kind != "org" and granted:
+            errors["granted"] = "a service may only withdraw a consent"
         if errors:
             raise InvalidArgument(errors)
-        org_id = caller.org_id
+        org_id = caller.org_id if caller.kind == "org" else org_id
+        if not org_id:
+            raise InvalidArgument({"org_id": "required"})
         if granted and purpose not in await self.handlers.forms.purposes_of(org_id):
             raise InvalidArgument({"purpose": "not a consent purpose this org's forms ask for"})
         now = datetime.now(UTC)
