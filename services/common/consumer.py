@@ -110,7 +110,10 @@ class EventConsumer:
                 log.warning("prefetch_failed", consumer=self.name, error=type(exc).__name__)
         outcomes: list[str] = []
         try:
-            async with self.database.transaction() as session:
+            # A batch is a short run of indexed statements: on a SQLite file, on the loop
+            # itself. If it fails for any reason (the file locked too), the events are
+            # handled one by one below, in ordinary transactions.
+            async with self.database.transaction(inline=True) as session:
                 seen = await processed_among(
                     session, self.name, [envelope.event_id for envelope, _, _ in decoded]
                 )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from datetime import UTC, datetime
 
 from events.v1.envelope_pb2 import Envelope
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, Update, bindparam, func, insert, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db.engine import Database
@@ -23,6 +25,33 @@ log = get_logger(__name__)
 
 
 OUTBOX_INSERT = insert(outbox)
+
+
+@functools.cache
+def _mark_statement() -> Update:
+    """Marks rows published: compiled once (an expanding IN), the seqs bound per call."""
+    return (
+        update(outbox)
+        .where(outbox.c.seq.in_(bindparam("seqs", expanding=True, type_=outbox.c.seq.type)))
+        .values(published_at=bindparam("at", type_=outbox.c.published_at.type))
+    )
+
+
+@functools.cache
+def _pending_statement(limit: int) -> Select:
+    """Rows to publish, oldest first; built once per batch size (its cache key is then
+    computed once, not on every poll)."""
+    return (
+        select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.value)
+        .where(outbox.c.published_at.is_(None))
+        .order_by(outbox.c.seq)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _marked(seqs: list[int]) -> dict[str, object]:
+    return {"seqs": seqs, "at": datetime.now(UTC)}
 
 
 def outbox_row(topic: TopicSpec, envelope: Envelope) -> dict[str, object]:
@@ -87,9 +116,10 @@ class OutboxRelay:
     async def publish_batch(self) -> int:
         if self.database.is_sqlite:
             # One relay per SQLite file: read, send, then mark in a short write transaction,
-            # so a slow or absent broker never holds the file's write turn.
-            async with self.database.sessions() as session:
-                rows = await self._pending(session)
+            # so a slow or absent broker never holds the file's write turn. On a file, the
+            # read runs on the loop itself (no thread hops); the mark in a session, whose
+            # commit also checkpoints the WAL when due, off the loop.
+            rows = await self._pending_sqlite()
             if rows:
                 await self._send(rows)
                 async with self.database.transaction() as session:
@@ -104,18 +134,20 @@ class OutboxRelay:
         self.metrics.outbox_published.inc(len(rows))
         return len(rows)
 
+    def _pending_statement(self) -> Select:
+        return _pending_statement(self.batch_size)
+
     async def _pending(self, session: AsyncSession) -> list[Row]:
-        return list(
-            (
-                await session.execute(
-                    select(outbox.c.seq, outbox.c.topic, outbox.c.key, outbox.c.value)
-                    .where(outbox.c.published_at.is_(None))
-                    .order_by(outbox.c.seq)
-                    .limit(self.batch_size)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-        )
+        return list((await session.execute(self._pending_statement())).all())
+
+    async def _pending_sqlite(self) -> list[Row]:
+        if self.database.reads_inline:
+            try:
+                return self.database.read_inline(self._pending_statement(), {})
+            except OperationalError:
+                pass  # the file stayed locked: wait in a session
+        async with self.database.sessions() as session:
+            return await self._pending(session)
 
     async def _send(self, rows: list[Row]) -> None:
         futures = [
@@ -125,11 +157,7 @@ class OutboxRelay:
 
     @staticmethod
     async def _mark_published(session: AsyncSession, rows: list[Row]) -> None:
-        await session.execute(
-            update(outbox)
-            .where(outbox.c.seq.in_([row.seq for row in rows]))
-            .values(published_at=datetime.now(UTC))
-        )
+        await session.execute(_mark_statement(), _marked([row.seq for row in rows]))
 
     async def measure_backlog(self) -> int:
         """Rows waiting to be published, for the gauge; measured apart from publishing so

@@ -42,6 +42,16 @@ _BUMP = {"invoice": _bump(invoice_counters), "credit_note": _bump(credit_note_co
 _COUNTERS = {"invoice": invoice_counters, "credit_note": credit_note_counters}
 _INSERT_INVOICE = insert(invoices)
 _INSERT_ENTRY = insert(ledger_entries)
+_FEE_PLAN_FOR = (
+    select(fee_plans)
+    .where(
+        fee_plans.c.org_id == bindparam("org"),
+        fee_plans.c.membership_type_id.in_([bindparam("type_id"), bindparam("default")]),
+    )
+    .order_by(fee_plans.c.membership_type_id.desc())
+    .limit(1)
+)
+_POLICY = select(billing_policies).where(billing_policies.c.org_id == bindparam("org"))
 
 
 class Repository:
@@ -90,22 +100,12 @@ class Repository:
     async def fee_plan_for(self, org_id: str, membership_type_id: str) -> Row | None:
         """The type's own plan, else the org's default plan ("")."""
         result = await self.session.execute(
-            select(fee_plans)
-            .where(
-                fee_plans.c.org_id == org_id,
-                fee_plans.c.membership_type_id.in_({membership_type_id, ""}),
-            )
-            .order_by(fee_plans.c.membership_type_id.desc())
-            .limit(1)
+            _FEE_PLAN_FOR, {"org": org_id, "type_id": membership_type_id, "default": ""}
         )
         return result.first()
 
     async def policy(self, org_id: str) -> BillingPolicy:
-        row = (
-            await self.session.execute(
-                select(billing_policies).where(billing_policies.c.org_id == org_id)
-            )
-        ).first()
+        row = (await self.session.execute(_POLICY, {"org": org_id})).first()
         if row is None:
             return DEFAULT_POLICY
         return BillingPolicy(

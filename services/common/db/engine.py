@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable, create_engine, event, text
 from sqlalchemy.engine import Row, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
+
+from services.common.db.inline_sqlite import inline_creator
 
 
 def _tune_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -33,6 +36,7 @@ def _tune_sqlite(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-
 
 
 INLINE_BUSY_MS = 50
+INLINE_CHECKPOINT_PAGES = 20_000
 
 
 def _tune_inline_reader(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -41,6 +45,23 @@ def _tune_inline_reader(dbapi_connection, _record) -> None:  # type: ignore[no-u
     cursor.execute(f"PRAGMA busy_timeout={INLINE_BUSY_MS}")
     cursor.close()
 
+
+def _tune_inline_writer(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    _tune_sqlite(dbapi_connection, _record)  # the same durability and secure_delete
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={INLINE_BUSY_MS}")
+    # Checkpoints (copying the WAL into the file, with its fsyncs) are left to the pooled
+    # connections' commits, on their threads (the relay's, every few ms under load), not to
+    # the event loop; this one checkpoints only as a backstop, should the WAL grow large.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={INLINE_CHECKPOINT_PAGES}")
+    cursor.close()
+
+
+def _locked(exc: OperationalError) -> bool:
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+
+
+T = TypeVar("T")
 
 ALL_TENANTS = "*"
 SET_TENANT = text("SELECT set_config('app.org_id', :org, true)")
@@ -80,6 +101,9 @@ class Database:
             self.engine, expire_on_commit=False, sync_session_class=session_class
         )
         self._inline: Engine | None = None
+        self._inline_writer: Engine | None = None
+        self._inline_engine: AsyncEngine | None = None
+        self._inline_sessions: async_sessionmaker[AsyncSession] | None = None
         if self.is_sqlite and self.url.database not in (None, "", ":memory:"):
             # One plain connection for short reads on the event loop itself (read_inline).
             self._inline = create_engine(
@@ -89,21 +113,65 @@ class Database:
                 hide_parameters=True,
             )
             event.listen(self._inline, "connect", _tune_inline_reader)
+            # And one for short write transactions on the event loop (write).
+            self._inline_writer = create_engine(
+                self.url.set(drivername="sqlite"),
+                poolclass=StaticPool,
+                connect_args={"check_same_thread": False},
+                hide_parameters=True,
+            )
+            event.listen(self._inline_writer, "connect", _tune_inline_writer)
+            # And the same as an async engine for transactions written against AsyncSession
+            # (transaction(inline=True)): its statements run on the loop as well.
+            self._inline_engine = create_async_engine(
+                url,
+                async_creator=inline_creator(self.url.database, INLINE_BUSY_MS),
+                poolclass=StaticPool,
+                hide_parameters=True,
+            )
+            event.listen(self._inline_engine.sync_engine, "connect", _tune_inline_writer)
+            self._inline_sessions = async_sessionmaker(
+                self._inline_engine, expire_on_commit=False, sync_session_class=session_class
+            )
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
         # its busy handler (up to 100 ms a try). Queueing our own writers here instead keeps
         # the loop busy with work, not sleeps. One process owns each service's file.
         self._sqlite_writer = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
+    async def transaction(self, inline: bool = False) -> AsyncIterator[AsyncSession]:
         """One unit of work: commits on success, rolls back on any error. Keep slow I/O
-        outside it: on SQLite it holds the process's write turn."""
+        outside it: on SQLite it holds the process's write turn.
+
+        `inline`: on a SQLite file, the statements run on the event loop itself instead of
+        a connection thread (see inline_sqlite), for short batches of indexed statements.
+        The file locked by another process for INLINE_BUSY_MS raises OperationalError; the
+        caller may then try again without `inline`."""
         if self._sqlite_writer is None:
             async with self.sessions() as session, session.begin():
                 yield session
             return
-        async with self._sqlite_writer, self.sessions() as session, session.begin():
+        sessions = self._inline_sessions if inline and self._inline_sessions else self.sessions
+        async with self._sqlite_writer, sessions() as session, session.begin():
             yield session
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """A short write transaction of plain statements, `work(connection)`: commits on
+        success, rolls back on any error. On a SQLite file it runs on the calling thread (the
+        event loop), in this process's write turn: a few inserts cost far less than the
+        thread hops of an async session, and the commit is as durable as a session's (same
+        pragmas). If the file stays locked for INLINE_BUSY_MS (another process writing), it
+        runs in a session instead, as it does on PostgreSQL."""
+        if self._inline_writer is not None and self._sqlite_writer is not None:
+            async with self._sqlite_writer:
+                try:
+                    with self._inline_writer.begin() as connection:
+                        return work(connection)
+                except OperationalError as exc:
+                    if not _locked(exc):
+                        raise
+        async with self.transaction() as session:
+            return await session.run_sync(lambda sync_session: work(sync_session.connection()))
 
     @property
     def reads_inline(self) -> bool:
@@ -128,3 +196,7 @@ class Database:
         await self.engine.dispose()
         if self._inline is not None:
             self._inline.dispose()
+        if self._inline_writer is not None:
+            self._inline_writer.dispose()
+        if self._inline_engine is not None:
+            await self._inline_engine.dispose()

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 from dataclasses import dataclass, field
 from typing import Any
+
+from sqlalchemy import Connection
 
 from services.common.db.engine import Database
 from services.common.outbox import OUTBOX_INSERT
@@ -75,13 +78,16 @@ class SignupWriter:
             _settle(done)
 
     async def _insert(self, group: list[Signup]) -> None:
-        async with self.database.transaction() as session:
-            await session.execute(INSERT_MEMBER, [signup.member for signup in group])
-            await session.execute(OUTBOX_INSERT, [e for signup in group for e in signup.events])
-            await session.execute(INSERT_AUDIT, [signup.audit_entry for signup in group])
-            consents = [c for signup in group for c in signup.consents]
-            if consents:
-                await session.execute(INSERT_CONSENT, consents)
+        await self.database.write(functools.partial(_insert_rows, group))
+
+
+def _insert_rows(group: list[Signup], connection: Connection) -> None:
+    connection.execute(INSERT_MEMBER, [signup.member for signup in group])
+    connection.execute(OUTBOX_INSERT, [e for signup in group for e in signup.events])
+    connection.execute(INSERT_AUDIT, [signup.audit_entry for signup in group])
+    consents = [c for signup in group for c in signup.consents]
+    if consents:
+        connection.execute(INSERT_CONSENT, consents)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None = None) -> None:
