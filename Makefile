@@ -44,6 +44,7 @@ lint: protos
 bench: protos
 	$(BIN)/python -m bench.signup $(BENCH_ARGS)
 	$(BIN)/python -m bench.member_api $(MEMBER_API_ARGS)
+	$(BIN)/python -m bench.notify_email $(NOTIFY_EMAIL_ARGS)
 
 clean:
 	rm -rf $(VENV) gen data

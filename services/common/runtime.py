@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -66,6 +67,7 @@ class Runtime:
         self.ready = False
         self.consumers: list[EventConsumer] = []
         self.periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
+        self.commit_hooks: list[Callable[[], None]] = []
         self._grpc_parts: (
             tuple[Callable[[grpc.aio.Server], None], Sequence[str], AccessPolicy, Authenticator]
             | None
@@ -86,6 +88,16 @@ class Runtime:
         sweep). A failure is logged and the next run comes as planned."""
         self.periodic.append((name, interval_s, job))
 
+    def on_commit(self, hook: Callable[[], None]) -> None:
+        """Call `hook` after every consumer batch commits (e.g. to wake a dispatcher that
+        sends what the batch queued), beside waking the outbox relay."""
+        self.commit_hooks.append(hook)
+
+    def _committed(self) -> None:
+        self.relay.wake()
+        for hook in self.commit_hooks:
+            hook()
+
     def consume(
         self, name: str, topic: TopicSpec, handler: Handler, prefetch: Prefetch | None = None
     ) -> EventConsumer:
@@ -97,7 +109,7 @@ class Runtime:
             producer=self.publisher,
             metrics=self.metrics,
             max_attempts=self.settings.consumer_max_attempts,
-            after_commit=self.relay.wake,
+            after_commit=self._committed,
             prefetch=prefetch,
         )
         consumer.attach(self.app)
@@ -112,6 +124,8 @@ class Runtime:
         )
 
     def run(self) -> None:
+        if self.settings.cpu_nice:
+            os.nice(self.settings.cpu_nice)
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         loop.run_until_complete(self.prepare())

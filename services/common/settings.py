@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -35,6 +35,10 @@ class ServiceSettings(BaseSettings):
     rpc_deadline_s: float = 5.0
     shutdown_grace_s: float = 5.0
     log_level: str = "info"
+    # Added to the process's niceness at start (0-19): the local stack runs the consumer-heavy
+    # services (billing, notify) at a lower CPU priority than the APIs, as if on cores of
+    # their own; in production each service has its own pod and this stays 0.
+    cpu_nice: int = Field(default=0, ge=0, le=19)
 
     @model_validator(mode="after")
     def _defaults(self) -> ServiceSettings:

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import grpc
+
 from services.common.grpc.auth import Authenticator, data_subject_policy
 from services.common.grpc.client import ServiceClient
 from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
 from services.common.grpc.directory import remote_api_key_resolver
 from services.common.runtime import Runtime
 from services.common.sealing import Sealer
-from services.common.topics import MEMBER_REGISTERED
 from services.notify.adapters.email_sandbox import SandboxEmailSender
 from services.notify.config import NotifySettings
-from services.notify.service_layer.handlers import NotifyHandlers
+from services.notify.dispatching import add_dispatcher
+from services.notify.entrypoints.webhooks import (
+    SendGridEvents,
+    TwilioCallbacks,
+    add_webhook_routes,
+)
+from services.notify.messaging import NOTIFY_SERVICE, add_messaging
+from services.notify.messaging import POLICY as NOTIFY_POLICY
+from services.notify.service_layer.delivery_status import DeliveryStatus, membership_withdrawer
 from services.notify.service_layer.subject_store import MessageSubjectStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def bootstrap(settings: NotifySettings) -> Runtime:
-    if settings.email_mode != "sandbox":
-        raise SystemExit(f"EMAIL_MODE={settings.email_mode!r}: only 'sandbox' exists so far")
     runtime = Runtime(settings, MIGRATIONS)
     token = settings.internal_token.get_secret_value()
     membership = ServiceClient(
@@ -32,19 +39,49 @@ def bootstrap(settings: NotifySettings) -> Runtime:
     )
     sealer = Sealer(keyring, settings.key_cache_ttl_s)
     email = SandboxEmailSender(settings.sandbox_path, settings.from_email)
-    handlers = NotifyHandlers(membership, sealer, email)
-    runtime.consume(
-        "notify.member-registered",
-        MEMBER_REGISTERED,
-        handlers.on_member_registered,
-        prefetch=handlers.prefetch,
+    # Every message is queued (a QUEUED row) by the consumers and the org API here.
+    add_notify_api = add_messaging(runtime, settings, sealer, membership)
+    store = MessageSubjectStore(
+        runtime.database,
+        sealer,
+        email,
+        suppression_key=settings.suppression_key.get_secret_value().encode(),
     )
-    store = MessageSubjectStore(runtime.database, sealer, email)
+    add_delivery_webhooks(runtime, settings, membership)
+    # Sends every QUEUED message row (email and SMS), whoever queued it.
+    add_dispatcher(runtime, settings, sealer, membership)
+
+    def add_servicers(server: grpc.aio.Server) -> None:
+        add_notify_api(server)
+        add_data_subject_store(server, "notify", store)
 
     runtime.serve_grpc(
-        lambda server: add_data_subject_store(server, "notify", store),
-        [DATA_SUBJECT_SERVICE],
-        data_subject_policy(),
+        add_servicers,
+        [NOTIFY_SERVICE, DATA_SUBJECT_SERVICE],
+        {**NOTIFY_POLICY, **data_subject_policy()},
         Authenticator(token, remote_api_key_resolver(membership)),
     )
     return runtime
+
+
+def add_delivery_webhooks(
+    runtime: Runtime, settings: NotifySettings, membership: ServiceClient
+) -> None:
+    """POST /sendgrid/events, /twilio/status and /twilio/inbound."""
+    key = settings.suppression_key.get_secret_value()
+    if not key:
+        raise SystemExit("SUPPRESSION_KEY is required: it keys the suppression list's hashes")
+    delivery = DeliveryStatus(runtime.database, membership_withdrawer(membership), key.encode())
+    sendgrid = SendGridEvents(
+        delivery,
+        settings.sendgrid_webhook_public_key,
+        tolerance_s=settings.sendgrid_webhook_tolerance_s,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+    twilio = TwilioCallbacks(
+        delivery,
+        settings.twilio_auth_token.get_secret_value(),
+        settings.public_base_url,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+    add_webhook_routes(runtime.app, runtime.metrics, sendgrid, twilio)

@@ -104,11 +104,13 @@ def sandbox_emails(stack: Stack) -> list[dict[str, Any]]:
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
 
 
-def emails_to(stack: Stack, address: str) -> list[dict[str, Any]]:
+def emails_to(stack: Stack, address: str, subject: str = "") -> list[dict[str, Any]]:
+    """The sandbox's emails to the address (whose subject contains `subject`, if given)."""
     return [
         mail
         for mail in sandbox_emails(stack)
         if any(to["email"] == address for p in mail["personalizations"] for to in p["to"])
+        and subject in mail.get("subject", "")
     ]
 
 

@@ -37,6 +37,8 @@ class Kept:
 class ErasureOutcome:
     removed: list[Removed] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
+    # provider -> its ids of the records it holds for this store (most stores: none)
+    provider_records: dict[str, list[str]] = field(default_factory=dict)
 
 
 DATA_SUBJECT_SERVICE = "privacy.v1.DataSubjectStore"
@@ -98,6 +100,10 @@ class DataSubjectServicer(data_subject_pb2_grpc.DataSubjectStoreServicer):
                 for k in outcome.kept
             ],
             erased_at=now_timestamp(),
+            provider_records=[
+                pb.ProviderRecords(provider=provider, ids=ids)
+                for provider, ids in sorted(outcome.provider_records.items())
+            ],
         )
 
 

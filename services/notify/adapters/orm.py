@@ -29,7 +29,7 @@ messages = Table(
     Column("source_event_id", String(36), nullable=False),
     Column("template", String(50), nullable=False),
     Column("channel", String(10), nullable=False),
-    Column("purpose", String(20), nullable=False),
+    Column("purpose", String(50), nullable=False),
     Column("recipient_sealed", LargeBinary, nullable=False),
     Column("subject_sealed", LargeBinary, nullable=False),
     Column("body_sealed", LargeBinary, nullable=False),
@@ -51,6 +51,9 @@ messages = Table(
     Column("sent_at", DateTime(timezone=True), nullable=True),
     Column("delivered_at", DateTime(timezone=True), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=True),
+    # The suppression list's keyed hash of the address (domain/suppression.py): an SMS STOP
+    # finds the messages sent to the number by it. Never the address itself.
+    Column("recipient_hash", String(64), nullable=True, index=True),
 )
 
 # Provider webhooks by the provider's own dedupe key (SendGrid: sg_event_id; Twilio: the

@@ -24,9 +24,9 @@ SERVICE = "service"
 MARKETING = "marketing"
 MESSAGE_CLASSES = (TRANSACTIONAL, SERVICE, MARKETING)
 
-# The same slugs membership accepts for objections and consents; 20 characters fit the
-# message log's purpose column.
-PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,19}$")
+# The purpose keys membership accepts for consents (and objections); 50 characters fit the
+# message log's purpose column (migration 0004).
+PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class MessageKind:
         if self.message_class not in MESSAGE_CLASSES:
             raise ValueError(f"message class {self.message_class!r}: one of {MESSAGE_CLASSES}")
         if not PURPOSE.match(self.purpose):
-            raise ValueError(f"purpose {self.purpose!r}: a slug such as 'membership'")
+            raise ValueError(f"purpose {self.purpose!r}: a key such as 'membership'")
 
 
 # A template without an entry here cannot be sent: the handler looks it up before rendering.

@@ -1,24 +1,50 @@
-"""What notify holds of a member: the message log and the provider's copies."""
+"""What notify holds of a member: the message log (with each message's delivery status) and
+the providers' copies.
+
+Erasure deletes the member's messages, bodies and delivery events, and keeps the suppression
+list's rows for their addresses: those hold only a keyed hash of the address, never the
+address, and must outlive the erasure so that an opt-out (SMS STOP, a hard bounce) still
+holds if the address comes back. The receipt lists the provider message ids (SendGrid,
+Twilio) for the erasure service to delete at the providers."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections import defaultdict
+from typing import Any, Protocol
 
 from services.common.db.engine import Database
-from services.common.grpc.data_subject import ErasureOutcome, Removed
+from services.common.grpc.data_subject import ErasureOutcome, Kept, Removed
 from services.common.sealing import Sealer, SubjectForgotten
 from services.common.timestamps import iso
+from services.notify.adapters import delivery_log
 from services.notify.adapters.repository import Repository
-from services.notify.service_layer.handlers import EmailSender
+from services.notify.domain.delivery_events import SENDGRID, TWILIO
+from services.notify.domain.suppression import address_hash
 
 SEALED = ("recipient", "subject", "body")
+# Providers whose copies the erasure service deletes through their APIs; the sandbox's files
+# are deleted here (EmailSender.forget).
+PROVIDERS = (SENDGRID, TWILIO)
+
+
+class ProviderCopies(Protocol):
+    async def forget(self, message_id: str) -> bool:
+        """Deletes a local provider copy (the sandbox's file); True when there was one."""
+        ...
 
 
 class MessageSubjectStore:
-    def __init__(self, database: Database, sealer: Sealer, email: EmailSender) -> None:
+    def __init__(
+        self,
+        database: Database,
+        sealer: Sealer,
+        email: ProviderCopies,
+        suppression_key: bytes = b"",
+    ) -> None:
         self.database = database
         self.sealer = sealer
         self.email = email
+        self.suppression_key = suppression_key
 
     async def export(self, org_id: str, subject_id: str) -> dict[str, Any]:
         async with self.database.sessions() as session:
@@ -32,6 +58,13 @@ class MessageSubjectStore:
                 "purpose": row.purpose,
                 "status": row.status,
                 "created_at": iso(row.created_at),
+                "delivery": {
+                    "provider": row.provider,
+                    "status": row.status,
+                    "sent_at": iso(row.sent_at) if row.sent_at else None,
+                    "delivered_at": iso(row.delivered_at) if row.delivered_at else None,
+                    "error": row.last_error,
+                },
             }
             try:
                 entry |= await self.sealer.unseal(
@@ -42,17 +75,48 @@ class MessageSubjectStore:
             exported.append(entry)
         return {"messages": exported}
 
+    async def _address_hashes(self, subject_id: str, rows: list[Any]) -> set[tuple[str, str]]:
+        """(channel, keyed hash) of every address the member was sent to: from the log, or
+        for rows from before the log kept it, from the sealed address while it is readable."""
+        hashes = {(row.channel, row.recipient_hash) for row in rows if row.recipient_hash}
+        if not self.suppression_key:
+            return hashes
+        for row in rows:
+            if row.recipient_hash:
+                continue
+            try:
+                opened = await self.sealer.unseal(subject_id, {"recipient": row.recipient_sealed})
+            except SubjectForgotten:
+                break
+            hashes.add(
+                (row.channel, address_hash(self.suppression_key, row.channel, opened["recipient"]))
+            )
+        return hashes
+
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
+        async with self.database.sessions() as session:
+            before = await Repository(session).of_member(org_id, subject_id)
+        hashes = await self._address_hashes(subject_id, before)
         async with self.database.transaction() as session:
             repo = Repository(session)
             rows = await repo.of_member(org_id, subject_id)
             provider_copies = sum([await self.email.forget(row.id) for row in rows])
+            provider_ids: defaultdict[str, list[str]] = defaultdict(list)
+            for row in rows:
+                if row.provider in PROVIDERS and row.provider_ref:
+                    provider_ids[row.provider].append(row.provider_ref)
+            events = await delivery_log.forget_events(session, [row.id for row in rows])
             deleted = await repo.delete_of_member(org_id, subject_id)
+            kept = await delivery_log.suppressed_of(session, org_id, hashes)
         self.sealer.forget(subject_id)
-        outcome = ErasureOutcome()
+        outcome = ErasureOutcome(provider_records=dict(provider_ids))
         if deleted:
             outcome.removed.append(
                 Removed("message-log", "messages sent: address, subject, body, status", deleted)
+            )
+        if events:
+            outcome.removed.append(
+                Removed("delivery-events", "the providers' delivery events of them", events)
             )
         if provider_copies:
             outcome.removed.append(
@@ -60,6 +124,20 @@ class MessageSubjectStore:
                     "provider-copies",
                     "the email provider's copies (sandbox files)",
                     provider_copies,
+                )
+            )
+        if kept:
+            outcome.kept.append(
+                Kept(
+                    "suppression-list",
+                    "a keyed hash of each address that opted out or bounced "
+                    f"({', '.join(sorted({row.reason for row in kept}))}), never the address, "
+                    "so that the opt-out still holds if the address comes back",
+                    "GDPR art. 17(3)(b) and art. 21(3), ekomloven § 3-6 / markedsføringsloven "
+                    "§ 15: an opt-out must be honoured",
+                    "kept while the org sends messages",
+                    count=len(kept),
+                    pseudonymised=True,
                 )
             )
         return outcome

@@ -1,12 +1,14 @@
-"""The welcome handler asks the gate before it renders, seals or sends: a withheld welcome
-leaves nothing at the provider, in the message log or on the outbox, is counted by reason,
-and its log line names the decision but not the member."""
+"""The welcome consumer asks the gate before it renders, seals or queues: a withheld welcome
+leaves nothing in the message log or on the outbox, is counted by reason, and its log line
+names the decision but not the member. A welcome that passes is one QUEUED row, sealed, for
+the dispatcher; nothing is handed to a provider here."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,55 +19,55 @@ from prometheus_client import REGISTRY
 
 from services.common.envelope import new_envelope
 from services.common.logging import configure
-from services.notify.domain.messages import RenderedEmail
-from services.notify.service_layer.handlers import NotifyHandlers
+from services.notify.adapters.template_overrides import TemplateOverrides
+from services.notify.domain.messages import QUEUED
+from services.notify.domain.unsubscribe_links import UnsubscribeLinks
+from services.notify.service_layer.event_messages import EventMessages
+from services.notify.service_layer.messages_on_events import messages_on_events
+from services.notify.service_layer.queueing import MessageQueue
 
 ORG, MEMBER = "0b7a4c2e-0000-4000-8000-000000000001", "0b7a4c2e-0000-4000-8000-000000000002"
 EMAIL, NAME = "kari.nordmann@example.no", "Kari Nordmann"
 
 
-class FakeChannel:
-    def unary_unary(self, *args: Any, **kwargs: Any) -> object:
-        return object()
-
-
-class FakeMembership:
-    channel = FakeChannel()
-
+class FakeContacts:
     def __init__(self, contact: membership_pb2.Contact) -> None:
-        self.contact = contact
+        self._contact = contact
 
-    async def call(self, method: object, request: object) -> membership_pb2.Contact:
-        return self.contact
+    async def prefetch(self, refs: list[tuple[str, str]]) -> None:
+        pass
+
+    async def contact(self, org_id: str, member_id: str) -> membership_pb2.Contact:
+        return self._contact
 
 
 class FakeSealer:
     def __init__(self) -> None:
-        self.sealed: list[str] = []
+        self.sealed: list[tuple[str, dict[str, str]]] = []
 
     async def seal(self, member_id: str, values: dict[str, str]) -> dict[str, bytes]:
-        self.sealed.append(member_id)
+        self.sealed.append((member_id, values))
         return {k: b"sealed" for k in values}
 
 
-class FakeEmail:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str, RenderedEmail]] = []
-
-    async def send(self, message_id: str, to: str, email: RenderedEmail) -> str:
-        self.sent.append((message_id, to, email))
-        return f"ref-{message_id}"
-
-    async def forget(self, message_id: str) -> bool:
-        return False
+class EmptyResult(SimpleNamespace):
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
 
 
-class FakeSession:
+class Session:
+    """Answers the override look-up with nothing and records every write."""
+
     def __init__(self) -> None:
         self.writes: list[dict[str, Any]] = []
 
-    async def execute(self, statement: object, values: dict[str, Any]) -> None:
-        self.writes.append(values)
+    def get_bind(self) -> Any:
+        return SimpleNamespace(dialect=SimpleNamespace(name="sqlite"))
+
+    async def execute(self, statement: object, values: dict[str, Any] | None = None) -> Any:
+        if values is not None:
+            self.writes.append(values)
+        return EmptyResult(rowcount=1)
 
 
 @pytest.fixture
@@ -86,21 +88,30 @@ def skipped(reason: str) -> float:
     return value or 0.0
 
 
-async def handle(**flags: Any) -> tuple[FakeEmail, FakeSealer, FakeSession]:
+async def handle(**flags: Any) -> tuple[FakeSealer, Session]:
     contact = membership_pb2.Contact(
         member_id=MEMBER, org_id=ORG, org_name="Oslo Sjakklubb", name=NAME, email=EMAIL,
         language="nb", **flags,
     )  # fmt: skip
-    email, sealer, session = FakeEmail(), FakeSealer(), FakeSession()
-    handlers = NotifyHandlers(FakeMembership(contact), sealer, email)  # type: ignore[arg-type]
+    sealer, session = FakeSealer(), Session()
+    queue = MessageQueue(
+        None,  # type: ignore[arg-type]  # a welcome is no marketing: no consent look-up
+        sealer,  # type: ignore[arg-type]
+        TemplateOverrides(),
+        UnsubscribeLinks("k" * 32, "https://varsel.example"),
+    )
+    [welcome] = [
+        s for s in messages_on_events("{invoice_id}", "{org_id}") if s.template == "welcome"
+    ]
+    consumer = EventMessages(welcome, queue, FakeContacts(contact))  # type: ignore[arg-type]
     envelope = new_envelope(
         "membership.member-registered",
         membership_events.MemberRegistered(member_id=MEMBER, org_id=ORG, language="nb"),
         org_id=ORG,
         subject_id=MEMBER,
     )
-    await handlers.on_member_registered(session, envelope)  # type: ignore[arg-type]
-    return email, sealer, session
+    await consumer.handle(session, envelope)  # type: ignore[arg-type]
+    return sealer, session
 
 
 @pytest.mark.parametrize(
@@ -120,8 +131,8 @@ async def test_a_withheld_welcome_leaves_no_trace_but_the_count(
 ) -> None:
     configure("notify", "info")
     before = skipped(reason)
-    email, sealer, session = await handle(**flags)
-    assert email.sent == [] and sealer.sealed == [] and session.writes == []
+    sealer, session = await handle(**flags)
+    assert sealer.sealed == [] and session.writes == []
     assert skipped(reason) == before + 1
 
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line.strip()]
@@ -138,12 +149,14 @@ async def test_a_withheld_welcome_leaves_no_trace_but_the_count(
     "flags",
     [{}, {"objections": ["marketing", "newsletter"]}, {"consents": ["newsletter"]}],
 )
-async def test_an_unrestricted_member_gets_the_welcome_logged_by_purpose(
+async def test_an_unrestricted_member_gets_the_welcome_queued_by_purpose(
     flags: dict[str, Any],
 ) -> None:
-    email, sealer, session = await handle(**flags)
-    [(_, to, rendered)] = email.sent
-    assert to == EMAIL and NAME in rendered.text
-    assert sealer.sealed == [MEMBER]
-    [message, _event] = session.writes
-    assert message["purpose"] == "membership" and message["status"] == "sent"
+    sealer, session = await handle(**flags)
+    [(member, sealed)] = sealer.sealed
+    assert member == MEMBER and sealed["recipient"] == EMAIL and NAME in sealed["body"]
+    assert "<p>" in sealed["html"] and sealed["subject"].startswith("Velkommen")
+    [message] = session.writes  # the row only: nothing on the outbox, nothing sent
+    assert message["purpose"] == "membership" and message["status"] == QUEUED
+    assert message["message_class"] == "service" and message["legal_basis"]
+    assert message["consent_evidence"] is None and message["channel"] == "email"

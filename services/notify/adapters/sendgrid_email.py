@@ -1,0 +1,160 @@
+"""Email through SendGrid's v3 mail/send, with the official SDK. The SDK is synchronous
+(urllib): each call runs in a worker thread, at most `concurrency` at once, behind a
+client-side rate limiter, with a socket timeout, and is measured.
+
+Our message id travels in `custom_args` (it comes back in the Event Webhook and is what the
+Email Activity API is searched by after a timeout). Marketing email carries RFC 8058 one-click
+unsubscribe headers and goes out in an unsubscribe group. What SendGrid is told: the address,
+the subject and bodies, our ids. Nothing else personal."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import urllib.error
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from aiolimiter import AsyncLimiter
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import Asm, CustomArg, GroupId, Header, Mail
+
+from services.notify.domain.delivery import (
+    PERMANENT,
+    TIMEOUT,
+    TRANSIENT,
+    OutgoingEmail,
+    ProviderFailure,
+    parse_retry_after,
+)
+from services.notify.domain.messages import MARKETING
+from services.notify.metrics import PROVIDER_REQUEST_DURATION, PROVIDER_REQUESTS
+
+PROVIDER = "sendgrid"
+T = TypeVar("T")
+
+
+class UnsubscribeUrl(Protocol):
+    """The one-click unsubscribe link of a message (built by the message content code)."""
+
+    def __call__(self, org_id: str, member_id: str, purpose: str, message_id: str) -> str: ...
+
+
+class UnsubscribeNotWired(RuntimeError):
+    """Marketing email without a way to unsubscribe is never sent."""
+
+
+@dataclass(frozen=True)
+class SendGridConfig:
+    api_key: str
+    base_url: str = "https://api.sendgrid.com"
+    from_email: str = "no-reply@kontingent.local"
+    unsubscribe_group_id: int | None = None
+    requests_per_s: float = 100.0
+    concurrency: int = 16
+    timeout_s: float = 10.0
+
+
+def classify_http_error(exc: HTTPError) -> ProviderFailure:
+    status = int(exc.status_code)
+    if status == 429:
+        headers = exc.headers or {}
+        return ProviderFailure(TRANSIENT, "429", parse_retry_after(headers.get("Retry-After")))
+    if status >= 500 or status in (401, 403, 408):
+        # 401/403: our key is wrong or revoked; the message itself is fine, and a fixed key
+        # must still send it.
+        return ProviderFailure(TRANSIENT, str(status))
+    return ProviderFailure(PERMANENT, f"sendgrid-{status}")
+
+
+def classify_transport_error(exc: BaseException) -> ProviderFailure:
+    """urllib raises a bare timeout while reading the answer (the request went out: unknown);
+    errors while connecting or sending come wrapped in URLError (not sent: try again)."""
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return ProviderFailure(TIMEOUT, "timeout")
+    if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, TimeoutError):
+        return ProviderFailure(TIMEOUT, "timeout")
+    return ProviderFailure(TRANSIENT, "connection")
+
+
+class SendGridEmail:
+    name = PROVIDER
+
+    def __init__(
+        self, config: SendGridConfig, unsubscribe_url: UnsubscribeUrl | None = None
+    ) -> None:
+        self.config = config
+        self.unsubscribe_url = unsubscribe_url
+        self.client = SendGridAPIClient(config.api_key, host=config.base_url.rstrip("/"))
+        self.client.client.timeout = config.timeout_s  # inherited by every request it builds
+        self.limiter = AsyncLimiter(config.requests_per_s, 1.0)
+        self._slots = asyncio.Semaphore(config.concurrency)
+        # Threads of its own: the loop's default executor has only a few (cores + 4).
+        self._threads = ThreadPoolExecutor(config.concurrency, thread_name_prefix="sendgrid")
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False)
+
+    async def _call(self, operation: str, call: Callable[[], T]) -> T:
+        async with self.limiter, self._slots:  # a burst waits its turn instead of a 429
+            started = time.perf_counter()
+            outcome = "ok"
+            try:
+                return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+            except HTTPError as exc:
+                failure = classify_http_error(exc)
+                outcome = failure.kind
+                raise failure from None
+            except (OSError, urllib.error.URLError) as exc:
+                failure = classify_transport_error(exc)
+                outcome = failure.kind
+                raise failure from None
+            finally:
+                PROVIDER_REQUESTS.labels(PROVIDER, f"{operation}-{outcome}").inc()
+                PROVIDER_REQUEST_DURATION.labels(PROVIDER).observe(time.perf_counter() - started)
+
+    def mail_of(self, email: OutgoingEmail) -> Mail:
+        mail = Mail(
+            from_email=self.config.from_email,
+            to_emails=email.to,
+            subject=email.subject,
+            plain_text_content=email.text,
+            html_content=email.html or None,
+        )
+        mail.custom_arg = CustomArg("message_id", email.message_id)
+        if email.message_class == MARKETING:
+            if self.unsubscribe_url is None:
+                raise UnsubscribeNotWired("marketing email needs an unsubscribe link")
+            url = self.unsubscribe_url(
+                email.org_id, email.member_id, email.purpose, email.message_id
+            )
+            mail.header = [
+                Header("List-Unsubscribe", f"<{url}>"),
+                Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ]
+            if self.config.unsubscribe_group_id is not None:
+                mail.asm = Asm(GroupId(self.config.unsubscribe_group_id))
+        return mail
+
+    async def send(self, email: OutgoingEmail) -> str:
+        """SendGrid's message id (X-Message-Id) once accepted; raises ProviderFailure."""
+        body = self.mail_of(email).get()
+        response = await self._call("send", lambda: self.client.send(body))
+        headers: Any = response.headers
+        return str(headers.get("X-Message-Id") or f"accepted-{email.message_id}")
+
+    async def lookup(self, message_id: str) -> str | None:
+        """SendGrid's id of the message we sent with this id, if it reached SendGrid (Email
+        Activity API, searched by our custom arg)."""
+        query = {"query": f"unique_args['message_id']=\"{message_id}\"", "limit": 1}
+        response = await self._call(
+            "lookup", lambda: self.client.client.messages.get(query_params=query)
+        )
+        found = response.to_dict or {}
+        for message in found.get("messages", []):
+            return str(message.get("msg_id") or f"accepted-{message_id}")
+        return None

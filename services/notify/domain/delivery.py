@@ -1,0 +1,83 @@
+"""What a provider call can come to, and when to try again. Pure: no I/O.
+
+- accepted: the provider took the message (its id is kept).
+- transient: it certainly did not take it (429, 5xx, no connection): try again later, at
+  the provider's Retry-After when it gave one, else after a backoff.
+- timeout: the request went out and no answer came: the outcome is unknown, and the next
+  attempt first asks the provider whether the message went out.
+- permanent: it will never take it (invalid address or number, opted out): not retried.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+TRANSIENT = "transient"
+TIMEOUT = "timeout"
+PERMANENT = "permanent"
+
+# last_error codes of our own (the providers' codes are kept as they come).
+MEMBER_ERASED = "member-erased"
+GAVE_UP = "gave-up"
+SUPPRESSED = "suppressed"
+NO_FALLBACK_ADDRESS = "no-email-for-fallback"
+TWILIO_OPTED_OUT = 21610
+
+
+class ProviderFailure(Exception):
+    """A provider call that did not end with the message accepted. `code` is what the log
+    records: a status or provider error code, never an address."""
+
+    def __init__(self, kind: str, code: str, retry_after_s: float | None = None) -> None:
+        super().__init__(f"{kind}: {code}")
+        self.kind = kind
+        self.code = code
+        self.retry_after_s = retry_after_s
+
+
+def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
+    `attempt` counts from 1 (the attempt that just failed)."""
+    ceiling = min(cap_s, base_s * 2 ** max(attempt - 1, 0))
+    return (rng or random).uniform(0, ceiling)
+
+
+def retry_delay_s(attempt: int, retry_after_s: float | None, base_s: float, cap_s: float) -> float:
+    """The provider's Retry-After when it gave one (never shortened by our cap), else the
+    backoff."""
+    if retry_after_s is not None and retry_after_s >= 0:
+        return retry_after_s
+    return backoff_s(attempt, base_s, cap_s)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is not used by SendGrid or Twilio)."""
+    if not value:
+        return None
+    try:
+        return max(float(value.strip()), 0.0)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    message_id: str
+    org_id: str
+    member_id: str
+    to: str
+    subject: str
+    text: str
+    html: str | None
+    purpose: str
+    message_class: str
+
+
+@dataclass(frozen=True)
+class OutgoingSms:
+    message_id: str
+    org_id: str
+    member_id: str
+    to: str  # E.164
+    body: str

@@ -1,0 +1,132 @@
+"""Which event sends which message, and the values each template gets from its event.
+
+Export-ready and erasure-confirmed have templates and values here but no event yet (issue 6):
+their MessageOnEvent is all that is left to add, with a consumer line in bootstrap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from billing.v1 import events_pb2 as billing_events
+from events.v1.envelope_pb2 import Envelope
+from membership.v1 import events_pb2 as membership_events
+
+from services.common.topics import (
+    INVOICE_ISSUED,
+    MEMBER_REGISTERED,
+    MEMBER_STATUS_CHANGED,
+    PAYMENT_SUCCEEDED,
+    RECONSENT_REQUESTED,
+    REMINDER_DUE,
+)
+from services.notify.domain.content import day, money
+from services.notify.service_layer.event_messages import MessageOnEvent
+from services.notify.service_layer.queueing import Values
+
+LAPSED = "lapsed"
+POLICY_KIND = {
+    "nb": {"privacy": "personvernerklæringen", "terms": "vilkårene"},
+    "en": {"privacy": "privacy policy", "terms": "terms"},
+}
+
+
+def _invoice_values(
+    payload: billing_events.InvoiceIssued | billing_events.ReminderDue, pay_url: str
+) -> Values:
+    def values(language: str) -> Mapping[str, Any]:
+        return {
+            "amount": money(payload.amount_ore, payload.currency or "NOK", language),
+            "due_date": day(payload.due_date, language),
+            "kid": payload.kid,
+            "pay_url": pay_url,
+        }
+
+    return values
+
+
+def messages_on_events(pay_url_template: str, reconsent_url_template: str) -> list[MessageOnEvent]:
+    def pay_url(invoice_id: str) -> str:
+        return pay_url_template.format(invoice_id=invoice_id)
+
+    def invoice(p: billing_events.InvoiceIssued, e: Envelope) -> Values:
+        base = _invoice_values(p, pay_url(p.invoice_id))
+        return lambda lang: {**base(lang), "invoice_number": str(p.invoice_number)}  # type: ignore[operator]
+
+    def reminder(p: billing_events.ReminderDue, e: Envelope) -> Values:
+        base = _invoice_values(p, pay_url(p.invoice_id))
+        return lambda lang: {**base(lang), "reminder_number": str(p.reminder_number)}  # type: ignore[operator]
+
+    def receipt(p: billing_events.PaymentSucceeded, e: Envelope) -> Values:
+        return lambda lang: {
+            "amount": money(p.amount_ore, p.currency or "NOK", lang),
+            "invoice_number": str(p.invoice_number),
+        }
+
+    def lapsed(p: membership_events.MemberStatusChanged, e: Envelope) -> Values:
+        return lambda lang: {"period_end": day(p.period_end, lang) if p.period_end else ""}
+
+    def policy(p: membership_events.ReconsentRequested, e: Envelope) -> Values:
+        url = reconsent_url_template.format(org_id=e.org_id or p.org_id)
+        return lambda lang: {
+            "policy_kind": POLICY_KIND[lang].get(p.kind, p.kind),
+            "policy_version": str(p.version),
+            "reconsent_url": url,
+        }
+
+    return [
+        MessageOnEvent(
+            "notify.member-registered",
+            MEMBER_REGISTERED,
+            "welcome",
+            membership_events.MemberRegistered,
+        ),
+        MessageOnEvent(
+            "notify.invoice-issued",
+            INVOICE_ISSUED,
+            "invoice-issued",
+            billing_events.InvoiceIssued,
+            invoice,
+        ),
+        MessageOnEvent(
+            "notify.payment-succeeded",
+            PAYMENT_SUCCEEDED,
+            "payment-receipt",
+            billing_events.PaymentSucceeded,
+            receipt,
+        ),
+        MessageOnEvent(
+            "notify.reminder-due",
+            REMINDER_DUE,
+            "payment-reminder",
+            billing_events.ReminderDue,
+            reminder,
+        ),
+        MessageOnEvent(
+            "notify.member-status-changed",
+            MEMBER_STATUS_CHANGED,
+            "membership-lapsed",
+            membership_events.MemberStatusChanged,
+            lapsed,
+            wanted=lambda p: p.new_status == LAPSED,
+        ),
+        MessageOnEvent(
+            "notify.reconsent-requested",
+            RECONSENT_REQUESTED,
+            "policy-changed",
+            membership_events.ReconsentRequested,
+            policy,
+        ),
+    ]
+
+
+def export_ready_values(download_url: str, expires_on: str) -> Values:
+    """For issue 6's export-ready consumer: the download link and the day it stops working."""
+    return lambda lang: {"download_url": download_url, "expires_at": day(expires_on, lang)}
+
+
+def erasure_confirmed_values(request_id: str, completed_on: str) -> Values:
+    """For issue 6's erasure-confirmed consumer. Queue it before membership forgets the
+    member: the contact is fetched when the message is queued."""
+    return lambda lang: {"request_id": request_id, "completed_at": day(completed_on, lang)}

@@ -1,0 +1,183 @@
+"""A stand-in for SendGrid's v3 API, speaking the wire format the official SDK uses:
+
+- POST /v3/mail/send: Bearer key, the JSON body Mail.get() builds; 202, empty body and an
+  X-Message-Id header; 400 with SendGrid's error JSON for an invalid address. Every accepted
+  message is recorded (recipient, subject, custom_args, headers, asm).
+- GET /v3/messages?query=unique_args['message_id']="<id>"&limit=1: the Email Activity API,
+  {"messages": [...]}.
+
+Faults (see Faults): 429 with Retry-After, 503, and accepting a message but answering after
+the client's timeout (the message is recorded as sent all the same)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from tests.loopback.server import Faults, LoopbackServer
+
+API_KEY = "SG.loopback-test-key"
+_QUERY = re.compile(r"""unique_args\['message_id'\]\s*=\s*"([^"]+)\"""")
+
+
+@dataclass
+class SentEmail:
+    msg_id: str
+    to: list[str]
+    from_email: str
+    subject: str
+    custom_args: dict[str, str]
+    headers: dict[str, str]
+    asm: dict[str, Any] | None
+    content: list[dict[str, str]]
+
+    @property
+    def message_id(self) -> str:
+        return self.custom_args.get("message_id", "")
+
+
+@dataclass
+class SendGridLoopback:
+    api_key: str = API_KEY
+    faults: Faults = field(default_factory=Faults)
+    sent: list[SentEmail] = field(default_factory=list)
+    calls: int = 0  # mail/send requests, answered or not
+    lookups: int = 0
+
+    def __post_init__(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v3/mail/send", self._send)
+        app.router.add_get("/v3/messages", self._activity)
+        self.server = LoopbackServer(app)
+
+    async def start(self) -> str:
+        return await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def sent_for(self, message_id: str) -> list[SentEmail]:
+        return [m for m in self.sent if m.message_id == message_id]
+
+    def _authorised(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {self.api_key}"
+
+    @staticmethod
+    def _error(status: int, message: str, field_name: str | None = None) -> web.Response:
+        return web.json_response(
+            {"errors": [{"message": message, "field": field_name, "help": None}]}, status=status
+        )
+
+    async def _send(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        if not self._authorised(request):
+            return self._error(401, "The provided authorization grant is invalid")
+        if self.faults.take_throttle():
+            return web.json_response(
+                {"errors": [{"message": "too many requests"}]},
+                status=429,
+                headers={"Retry-After": f"{self.faults.retry_after_s:g}"},
+            )
+        if self.faults.take_server_error():
+            return self._error(503, "service unavailable")
+        if request.content_type != "application/json":
+            return self._error(415, "Content-Type should be application/json")
+        body = await request.json()
+        problem = _shape_problem(body)
+        if problem:
+            return self._error(400, problem)
+        personalization = body["personalizations"][0]
+        to = [t["email"] for t in personalization["to"]]
+        if any(address in self.faults.invalid or "@" not in address for address in to):
+            return self._error(
+                400, "Does not contain a valid address.", "personalizations.0.to.0.email"
+            )
+        msg_id = uuid.uuid4().hex[:22]
+        self.sent.append(
+            SentEmail(
+                msg_id=msg_id,
+                to=to,
+                from_email=body["from"]["email"],
+                subject=personalization.get("subject") or body.get("subject", ""),
+                custom_args={
+                    **body.get("custom_args", {}),
+                    **personalization.get("custom_args", {}),
+                },
+                headers={**body.get("headers", {}), **personalization.get("headers", {})},
+                asm=body.get("asm"),
+                content=body["content"],
+            )
+        )
+        if self.faults.take_slow():
+            await asyncio.sleep(self.faults.delay_s)  # accepted; the client gave up by now
+        return web.Response(status=202, headers={"X-Message-Id": msg_id})
+
+    async def _activity(self, request: web.Request) -> web.Response:
+        self.lookups += 1
+        if not self._authorised(request):
+            return self._error(401, "The provided authorization grant is invalid")
+        match = _QUERY.search(request.query.get("query", ""))
+        if match is None:
+            return self._error(400, "invalid query")
+        limit = int(request.query.get("limit", "10"))
+        found = [
+            {
+                "msg_id": m.msg_id,
+                "from_email": m.from_email,
+                "subject": m.subject,
+                "to_email": m.to[0],
+                "status": "processing",
+                "opens_count": 0,
+                "clicks_count": 0,
+            }
+            for m in self.sent
+            if m.message_id == match.group(1)
+        ]
+        return web.json_response({"messages": found[:limit]})
+
+
+def _shape_problem(body: Any) -> str | None:
+    """What SendGrid would refuse in the request's shape; None when it is well formed."""
+    if not isinstance(body, dict):
+        return "request body must be a JSON object"
+    personalizations = body.get("personalizations")
+    if not isinstance(personalizations, list) or not personalizations:
+        return "The personalizations field is required"
+    for p in personalizations:
+        if not isinstance(p.get("to"), list) or not p["to"]:
+            return "The to array is required for all personalization objects"
+    if not isinstance(body.get("from"), dict) or "email" not in body["from"]:
+        return "The from object must be provided for every email send"
+    if not (body.get("subject") or all(p.get("subject") for p in personalizations)):
+        return "The subject is required"
+    content = body.get("content")
+    if not isinstance(content, list) or not content:
+        return "Unless a valid template_id is provided, the content parameter is required"
+    if any(not c.get("type") or "value" not in c for c in content):
+        return "Each content object needs a type and a value"
+    if any(not isinstance(v, str) for v in body.get("custom_args", {}).values()):
+        return "custom_args values must be strings"
+    return None
+
+
+async def _serve(port: int) -> None:
+    import sys
+
+    server = SendGridLoopback()
+    base_url = await server.server.start(port)
+    print(base_url, flush=True)
+    sys.stdout.flush()
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # a server in its own process: python -m tests.loopback.sendgrid
+    asyncio.run(_serve(0))
