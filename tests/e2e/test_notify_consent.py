@@ -5,8 +5,10 @@ nothing; and receipts keep coming after the unsubscribe."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 import grpc
 import pytest
 from billing.v1 import events_pb2 as billing_events
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from membership.v1 import membership_pb2 as mpb
 from membership.v1 import membership_pb2_grpc
 from notify.v1 import notify_pb2 as npb
@@ -187,3 +191,82 @@ def test_every_method_has_a_scope_and_a_read_only_key_reads_only(
             assert reader.refused(method, request).code() == grpc.StatusCode.PERMISSION_DENIED
     finally:
         reader.close()
+
+
+def signed_sendgrid_events(stack: Stack, events: list[dict[str, object]]) -> tuple[int, str]:
+    """POSTs events to notify as SendGrid's Event Webhook would, signed with the stack's key."""
+    body = json.dumps(events).encode()
+    stamp = str(int(time.time()))
+    key = serialization.load_der_private_key(
+        base64.b64decode(stack.secrets["SENDGRID_WEBHOOK_PRIVATE_KEY"]), password=None
+    )
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+    request = urllib.request.Request(
+        f"{stack.http_url('notify')}/sendgrid/events",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": stamp,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_a_spam_report_withdraws_the_consent_in_membership(
+    stack: Stack, club: dict[str, str], api: OrgApi, notify: OrgApi
+) -> None:
+    org = club["org_id"]
+    member = api("RegisterMember", signup(email="klager@example.no", phone="+4791000104"))
+    cli_json(stack, "consent", "grant", member.member_id, "newsletter", "--org", org, "--json")
+    assert newsletter(notify, member.member_id).queued == 1
+    wait_until(lambda: emails_to(stack, "klager@example.no", NEWSLETTER), what="the newsletter")
+    [marketing] = [
+        m
+        for m in notify(
+            "ListMessages", npb.ListMessagesRequest(member_id=member.member_id)
+        ).messages
+        if m.message_class == "marketing"
+    ]
+    report = {
+        "email": "klager@example.no",
+        "event": "spamreport",
+        "sg_event_id": f"spam-{marketing.message_id}",
+        "sg_message_id": f"sandbox-{marketing.message_id}",
+        "message_id": marketing.message_id,  # our custom arg, at the event's top level
+        "timestamp": int(time.time()),
+    }
+
+    # A forged delivery changes nothing.
+    body = json.dumps([report]).encode()
+    forged = urllib.request.Request(
+        f"{stack.http_url('notify')}/sendgrid/events",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(b"x" * 64).decode(),
+            "X-Twilio-Email-Event-Webhook-Timestamp": str(int(time.time())),
+        },
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    assert refused.value.code == 403
+    assert granted(stack, org, member.member_id) == ["newsletter"]
+
+    assert signed_sendgrid_events(stack, [report])[0] == 200
+    assert signed_sendgrid_events(stack, [report])[0] == 200  # SendGrid redelivers: no effect
+    assert granted(stack, org, member.member_id) == []
+    logged = {
+        m.message_id: m
+        for m in notify(
+            "ListMessages", npb.ListMessagesRequest(member_id=member.member_id)
+        ).messages
+    }
+    assert logged[marketing.message_id].status == "spam-reported"
