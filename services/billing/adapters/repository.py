@@ -24,7 +24,8 @@ from services.billing.adapters.orm import (
     payment_attempts,
 )
 from services.billing.domain.fees import DEFAULT_POLICY, BillingPolicy, FeePlan
-from services.billing.domain.invoices import OPEN
+from services.billing.domain.invoices import OPEN, delete_after
+from services.billing.domain.ledger import ledger_entry
 from services.common.db.upsert import insert_ignore, upsert
 
 
@@ -197,6 +198,31 @@ class Repository:
             .order_by(credit_notes.c.number)
         )
         return list(result.all())
+
+    async def book_on(
+        self,
+        invoice: Row,
+        kind: str,
+        source_ref: str,
+        amount_ore: int,
+        recorded_at: datetime,
+        fiscal_day: date | None = None,
+    ) -> bool:
+        """Books an entry on an invoice (its org, member and currency). `fiscal_day`, when the
+        caller knows the Norwegian day, sets the retention date instead of the UTC date."""
+        entry = ledger_entry(
+            kind,
+            source_ref,
+            org_id=invoice.org_id,
+            member_ref=invoice.member_ref,
+            invoice_id=invoice.id,
+            amount_ore=amount_ore,
+            currency=invoice.currency,
+            recorded_at=recorded_at,
+        )
+        if fiscal_day is not None:
+            entry["delete_after"] = delete_after(fiscal_day)
+        return await self.book(entry)
 
     async def book(self, entry: dict[str, Any]) -> bool:
         """Appends a ledger entry; False (and nothing written) if its source_ref is booked."""

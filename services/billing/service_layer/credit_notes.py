@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.billing.adapters.repository import Repository
 from services.billing.domain.invoices import delete_after
-from services.billing.domain.ledger import CREDIT_NOTE, ledger_entry
+from services.billing.domain.ledger import CREDIT_NOTE
 
 
 @dataclass(frozen=True)
@@ -51,16 +51,5 @@ async def issue_credit_note(
             "delete_after": delete_after(now.date()),
         }
     )
-    await repo.book(
-        ledger_entry(
-            CREDIT_NOTE,
-            f"credit_note:{credit_note_id}",
-            org_id=invoice.org_id,
-            member_ref=invoice.member_ref,
-            invoice_id=invoice.id,
-            amount_ore=amount_ore,
-            currency=invoice.currency,
-            recorded_at=now,
-        )
-    )
+    await repo.book_on(invoice, CREDIT_NOTE, f"credit_note:{credit_note_id}", amount_ore, now)
     return CreditNote(credit_note_id, number, amount_ore)

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.billing.adapters.repository import Repository
 from services.billing.domain import dunning
-from services.billing.domain.invoices import OPEN, UNCOLLECTIBLE, delete_after
-from services.billing.domain.ledger import WRITE_OFF, ledger_entry
+from services.billing.domain.invoices import OPEN, UNCOLLECTIBLE
+from services.billing.domain.ledger import WRITE_OFF
 from services.billing.metrics import DUNNING_STEPS
 from services.common.clock import OSLO, Clock, oslo_today
 from services.common.db.engine import Database
@@ -143,18 +143,8 @@ async def _write_off(session: AsyncSession, repo: Repository, invoice: Row, toda
     )
     unpaid = await repo.invoice_balance(invoice.org_id, invoice.id)
     if unpaid > 0:
-        entry = ledger_entry(
-            WRITE_OFF,
-            f"write_off:{invoice.id}",
-            org_id=invoice.org_id,
-            member_ref=invoice.member_ref,
-            invoice_id=invoice.id,
-            amount_ore=unpaid,
-            currency=invoice.currency,
-            recorded_at=now,
-        )
         # The fiscal year is the Norwegian day's, not the UTC date of the timestamp.
-        await repo.book({**entry, "delete_after": delete_after(today)})
+        await repo.book_on(invoice, WRITE_OFF, f"write_off:{invoice.id}", unpaid, now, today)
     payload = billing_events.DunningExhausted(
         invoice_id=invoice.id, member_id=invoice.member_ref, org_id=invoice.org_id
     )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.billing.adapters.repository import Repository
 from services.billing.adapters.stripe_store import StripeStore
 from services.billing.domain.invoices import OPEN, PAID, UNCOLLECTIBLE
-from services.billing.domain.ledger import PAYMENT, REFUND, ledger_entry
+from services.billing.domain.ledger import PAYMENT, REFUND
 from services.billing.service_layer.credit_notes import issue_credit_note
 from services.common.envelope import new_envelope
 from services.common.logging import get_logger
@@ -133,17 +133,8 @@ async def apply_payment(
     if invoice is None:
         return UNKNOWN_OBJECT
     now = datetime.now(UTC)
-    booked = await Repository(session).book(
-        ledger_entry(
-            PAYMENT,
-            f"payment:{payment_intent_id}",
-            org_id=invoice.org_id,
-            member_ref=invoice.member_ref,
-            invoice_id=invoice.id,
-            amount_ore=amount_ore,
-            currency=invoice.currency,
-            recorded_at=now,
-        )
+    booked = await Repository(session).book_on(
+        invoice, PAYMENT, f"payment:{payment_intent_id}", amount_ore, now
     )
     await StripeStore(session).set_intent_status(payment_intent_id, "succeeded")
     if not booked:
@@ -218,18 +209,7 @@ async def apply_refund(
     note = await issue_credit_note(session, invoice, amount_ore, reason, now, refund_id=refund_id)
     if note is None:
         return None
-    await Repository(session).book(
-        ledger_entry(
-            REFUND,
-            f"refund:{refund_id}",
-            org_id=invoice.org_id,
-            member_ref=invoice.member_ref,
-            invoice_id=invoice.id,
-            amount_ore=amount_ore,
-            currency=invoice.currency,
-            recorded_at=now,
-        )
-    )
+    await Repository(session).book_on(invoice, REFUND, f"refund:{refund_id}", amount_ore, now)
     current = await Repository(session).invoice_by_id(invoice.id)
     refunded = (current.refunded_ore if current is not None else invoice.refunded_ore) or 0
     await Repository(session).update_invoice(invoice.id, refunded_ore=refunded + amount_ore)
