@@ -1,20 +1,26 @@
-"""Notify email benchmark: emails per second through the service, beside the raw SendGrid SDK
-sending to the same server in the same run.
+"""Notify email benchmark: emails per second through notify's dispatcher, beside the raw
+SendGrid SDK sending to the same server in the same run.
 
     python -m bench.notify_email --n 2000 --concurrency 16 --warmup 100
 
 The server is the loopback SendGrid (tests/loopback/sendgrid.py, the v3 wire format) in a
-process of its own. Two phases, in order:
+process of its own. Two phases, back to back, in this order:
 
 - raw: the official SDK's SendGridAPIClient.send, from `concurrency` threads, one Mail each;
 - service: N QUEUED message rows (sealed with per-member keys, as the message content code
   writes them) in a fresh SQLite database, dispatched by the real Dispatcher through the real
   SendGrid adapter (same SDK, same number of threads): claim, unseal, suppression check, send,
-  record SENT and the notify.message-recorded event in the outbox.
+  record SENT and the notify.message-recorded event in the outbox. Timed from the first claim
+  to the last record committed (`Dispatcher.drain`).
 
-Keys come from a local key source that hands out keys as the keyring would (no keyring
-process). Target: the service reaches >= 80% of the raw rate. A benchmark measures: it exits
-0 whether or not the target is met, and says which.
+What the service phase is not: the running notify process. The dispatcher runs in this
+benchmark's process, on its event loop, with nothing else on it: no Kafka consumer, gRPC or
+HTTP server, outbox relay or keyring (keys come from a local key source that hands them out
+as the keyring would, all of them already held; the dispatcher's batch key prefetch is a
+no-op here). Queueing the rows (rendering, consent and contact checks) is not measured.
+
+Target: the service reaches >= 80% of the raw rate. A benchmark measures: it exits 0 whether
+or not the target is met, and says which.
 """
 
 from __future__ import annotations

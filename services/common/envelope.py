@@ -38,8 +38,10 @@ def new_envelope(
     subject_id: str = "",
     context: EventContext | None = None,
     schema_version: int = 1,
+    event_id: str | None = None,
 ) -> Envelope:
-    event_id = str(uuid.uuid4())
+    """`event_id`: a fresh UUID unless given (a caller building many may draw them at once)."""
+    event_id = event_id or str(uuid.uuid4())
     context = context or EventContext()
     envelope = Envelope(
         event_id=event_id,

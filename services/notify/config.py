@@ -17,7 +17,7 @@ class NotifySettings(ServiceSettings):
     email_mode: str = "sandbox"
     sandbox_dir: Path | None = None
     from_email: str = "no-reply@kontingent.local"
-    # Providers (service_layer/dispatch.py). EMAIL_MODE sendgrid / SMS_MODE twilio send for
+    # Providers (service_layer/dispatch/). EMAIL_MODE sendgrid / SMS_MODE twilio send for
     # real through the official SDKs; the base URLs point them elsewhere (loopback in tests).
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_base_url: str = "https://api.sendgrid.com"

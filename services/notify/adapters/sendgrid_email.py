@@ -1,6 +1,8 @@
 """Email through SendGrid's v3 mail/send, with the official SDK. The SDK is synchronous
-(urllib): each call runs in a worker thread, at most `concurrency` at once, behind a
-client-side rate limiter, with a socket timeout, and is measured.
+(urllib): each call runs on one of `concurrency` threads of the adapter's own, fed from a
+queue (sender_threads.py), behind a client-side rate limiter, with a socket timeout, and is
+measured. The whole call runs there: building the Mail and its JSON, the request, reading the
+answer and classifying a failure; the event loop only queues it and takes the answer.
 
 Our message id travels in `custom_args` (it comes back in the Event Webhook and is what the
 Email Activity API is searched by after a timeout). Marketing email carries RFC 8058 one-click
@@ -9,20 +11,20 @@ the subject and bodies, our ids. Nothing else personal."""
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import socket
 import time
 import urllib.error
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from aiolimiter import AsyncLimiter
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import Asm, CustomArg, GroupId, Header, Mail
+from sendgrid.helpers.mail import Asm, CustomArg, From, GroupId, Header, Mail
 
+from services.notify.adapters.sender_threads import SenderThreads
 from services.notify.domain.delivery import (
     PERMANENT,
     TIMEOUT,
@@ -81,6 +83,14 @@ def classify_transport_error(exc: BaseException) -> ProviderFailure:
     return ProviderFailure(TRANSIENT, "connection")
 
 
+@functools.cache
+def _requests(outcome: str) -> Any:
+    return PROVIDER_REQUESTS.labels(PROVIDER, outcome)
+
+
+_DURATION = PROVIDER_REQUEST_DURATION.labels(PROVIDER)
+
+
 class SendGridEmail:
     name = PROVIDER
 
@@ -92,34 +102,27 @@ class SendGridEmail:
         self.client = SendGridAPIClient(config.api_key, host=config.base_url.rstrip("/"))
         self.client.client.timeout = config.timeout_s  # inherited by every request it builds
         self.limiter = AsyncLimiter(config.requests_per_s, 1.0)
-        self._slots = asyncio.Semaphore(config.concurrency)
-        # Threads of its own: the loop's default executor has only a few (cores + 4).
-        self._threads = ThreadPoolExecutor(config.concurrency, thread_name_prefix="sendgrid")
+        # The same for every message, so built once (and only read while a Mail is built).
+        self._from = From(config.from_email)
+        self._asm = (
+            None
+            if config.unsubscribe_group_id is None
+            else Asm(GroupId(config.unsubscribe_group_id))
+        )
+        # Threads of its own, `concurrency` of them: at most that many calls at once, the rest
+        # queued (a burst waits its turn instead of a 429).
+        self._threads = SenderThreads(config.concurrency, "sendgrid")
 
     def close(self) -> None:
-        self._threads.shutdown(wait=False)
+        self._threads.close()
 
     async def _call(self, operation: str, call: Callable[[], T]) -> T:
-        async with self.limiter, self._slots:  # a burst waits its turn instead of a 429
-            started = time.perf_counter()
-            outcome = "ok"
-            try:
-                return await asyncio.get_running_loop().run_in_executor(self._threads, call)
-            except HTTPError as exc:
-                failure = classify_http_error(exc)
-                outcome = failure.kind
-                raise failure from None
-            except (OSError, urllib.error.URLError) as exc:
-                failure = classify_transport_error(exc)
-                outcome = failure.kind
-                raise failure from None
-            finally:
-                PROVIDER_REQUESTS.labels(PROVIDER, f"{operation}-{outcome}").inc()
-                PROVIDER_REQUEST_DURATION.labels(PROVIDER).observe(time.perf_counter() - started)
+        async with self.limiter:
+            return await self._threads.run(functools.partial(_measured, operation, call))
 
     def mail_of(self, email: OutgoingEmail) -> Mail:
         mail = Mail(
-            from_email=self.config.from_email,
+            from_email=self._from,
             to_emails=email.to,
             subject=email.subject,
             plain_text_content=email.text,
@@ -136,16 +139,21 @@ class SendGridEmail:
                 Header("List-Unsubscribe", f"<{url}>"),
                 Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ]
-            if self.config.unsubscribe_group_id is not None:
-                mail.asm = Asm(GroupId(self.config.unsubscribe_group_id))
+            if self._asm is not None:
+                mail.asm = self._asm
         return mail
+
+    def _send_now(self, email: OutgoingEmail) -> str:
+        """On a sender thread: the Mail, its JSON, the request and the answer."""
+        response = self.client.send(self.mail_of(email))
+        headers: Any = response.headers
+        return str(headers.get("X-Message-Id") or f"accepted-{email.message_id}")
 
     async def send(self, email: OutgoingEmail) -> str:
         """SendGrid's message id (X-Message-Id) once accepted; raises ProviderFailure."""
-        body = self.mail_of(email).get()
-        response = await self._call("send", lambda: self.client.send(body))
-        headers: Any = response.headers
-        return str(headers.get("X-Message-Id") or f"accepted-{email.message_id}")
+        if email.message_class == MARKETING and self.unsubscribe_url is None:
+            raise UnsubscribeNotWired("marketing email needs an unsubscribe link")
+        return await self._call("send", functools.partial(self._send_now, email))
 
     async def lookup(self, message_id: str) -> str | None:
         """SendGrid's id of the message we sent with this id, if it reached SendGrid (Email
@@ -158,3 +166,22 @@ class SendGridEmail:
         for message in found.get("messages", []):
             return str(message.get("msg_id") or f"accepted-{message_id}")
         return None
+
+
+def _measured(operation: str, call: Callable[[], T]) -> T:
+    """On a sender thread: the call, timed and counted, its failure classified."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        return call()
+    except HTTPError as exc:
+        failure = classify_http_error(exc)
+        outcome = failure.kind
+        raise failure from None
+    except (OSError, urllib.error.URLError) as exc:
+        failure = classify_transport_error(exc)
+        outcome = failure.kind
+        raise failure from None
+    finally:
+        _requests(f"{operation}-{outcome}").inc()
+        _DURATION.observe(time.perf_counter() - started)
