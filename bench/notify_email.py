@@ -45,12 +45,12 @@ from sqlalchemy import func, insert, select
 from services.common.db.engine import Database
 from services.common.db.migrations import upgrade_to_head
 from services.common.logging import configure
-from services.common.sealing import Sealer, SubjectForgotten
 from services.notify.adapters.orm import messages
 from services.notify.adapters.sendgrid_email import SendGridConfig, SendGridEmail
 from services.notify.adapters.sms_sandbox import SandboxSms
 from services.notify.domain.messages import QUEUED, SENT
 from services.notify.service_layer.dispatch import Dispatcher, DispatchPolicy
+from tests.loopback.keys import LocalKeys
 from tests.loopback.sendgrid import API_KEY
 
 TARGET = 0.80
@@ -59,19 +59,6 @@ ORG = "22222222-2222-4222-8222-222222222222"
 SUBJECT = "Kvittering for kontingent"
 TEXT = "Hei!\n\nVi har mottatt betalingen din på 500 kr. Takk!\n\nHilsen Benk og Bane IL\n"
 HTML = "<p>Hei!</p><p>Vi har mottatt betalingen din på 500 kr. Takk!</p><p>Benk og Bane IL</p>"
-
-
-class LocalKeys(Sealer):
-    """Per-member keys held in this process, handed out as the keyring would."""
-
-    def __init__(self) -> None:
-        super().__init__(keyring=None, cache_ttl_s=3600.0, max_cached=1_000_000)  # type: ignore[arg-type]
-
-    async def _fetch(self, subject_id: str) -> None:
-        raise SubjectForgotten(subject_id)
-
-    async def prefetch(self, subject_ids: list[str]) -> None:
-        return None
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:

@@ -6,7 +6,6 @@ content code writes them."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,13 +16,13 @@ from sqlalchemy import insert, select
 
 from services.common.db.engine import Database
 from services.common.db.migrations import upgrade_to_head
-from services.common.sealing import Sealer, SubjectForgotten
 from services.notify.adapters.orm import messages
 from services.notify.adapters.sendgrid_email import SendGridConfig, SendGridEmail
 from services.notify.adapters.twilio_sms import TwilioConfig, TwilioSms
 from services.notify.domain.messages import QUEUED
 from services.notify.service_layer.dispatch import Dispatcher, DispatchPolicy
 from tests.integration.conftest import SERVICES_DIR
+from tests.loopback.keys import LocalKeys
 from tests.loopback.sendgrid import SendGridLoopback
 from tests.loopback.twilio import TwilioLoopback
 
@@ -31,25 +30,6 @@ ORG = "11111111-1111-4111-8111-111111111111"
 SUPPRESSION_KEY = b"test-suppression-key"
 FROM_NUMBER = "+4790000000"
 TIMEOUT_S = 0.5
-
-
-class LocalKeys(Sealer):
-    """A Sealer whose keys are held here (as the keyring would hand them out); a member
-    without a key is one whose key was shredded."""
-
-    def __init__(self) -> None:
-        super().__init__(keyring=None, cache_ttl_s=3600.0)  # type: ignore[arg-type]
-
-    def new_member(self) -> str:
-        member_id = str(uuid.uuid4())
-        self.remember(member_id, os.urandom(32))
-        return member_id
-
-    async def _fetch(self, subject_id: str) -> None:
-        raise SubjectForgotten(f"subject {subject_id} has no data key")
-
-    async def prefetch(self, subject_ids: list[str]) -> None:
-        return None
 
 
 @pytest.fixture

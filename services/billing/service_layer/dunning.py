@@ -19,6 +19,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.billing.adapters.repository import Repository
+from services.billing.adapters.sweeps import SweepQueries
 from services.billing.domain import dunning
 from services.billing.domain.invoices import OPEN, UNCOLLECTIBLE
 from services.billing.domain.ledger import WRITE_OFF
@@ -71,7 +72,7 @@ class Dunning:
         after: tuple[date, str] | None = None
         while True:
             async with self.database.sessions() as session:
-                due = await Repository(session).invoices_coming_up(today, after, self.batch_size)
+                due = await SweepQueries(session).invoices_coming_up(today, after, self.batch_size)
             for row in due:
                 try:
                     action = await self._step(row.org_id, row.id, today)

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
-from services.billing.adapters.repository import Repository
+from services.billing.adapters.sweeps import SweepQueries
 from services.billing.domain.invoices import RENEWAL
 from services.billing.metrics import RENEWALS_ISSUED
 from services.billing.service_layer.invoicing import InvoiceRequest, Invoicing
@@ -60,9 +60,7 @@ class Renewals:
         after: tuple[date, str, str] | None = None
         while True:
             async with self.database.sessions() as session:
-                due = await Repository(session).members_to_renew_after(
-                    until, after, self.batch_size
-                )
+                due = await SweepQueries(session).members_to_renew(until, after, self.batch_size)
             for member in due:
                 if await self._renew(member):
                     issued += 1

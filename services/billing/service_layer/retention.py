@@ -9,7 +9,7 @@ import contextvars
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from services.billing.adapters.repository import Repository
+from services.billing.adapters.sweeps import SweepQueries
 from services.billing.domain.invoices import RETENTION_YEARS
 from services.billing.metrics import RETENTION_DELETED
 from services.common.clock import Clock, oslo_today
@@ -57,7 +57,7 @@ class RetentionSweep:
             while True:
                 # Each batch its own transaction: short on SQLite, where it holds the writer.
                 async with self.database.transaction() as session:
-                    repo = Repository(session)
+                    repo = SweepQueries(session)
                     ids = await repo.past_retention(
                         record, today, legacy_cutoff(today), self.batch_size
                     )

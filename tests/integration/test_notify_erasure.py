@@ -1,0 +1,67 @@
+"""Notify's erasure after delivery events: the log goes, the suppression hash stays, and the
+receipt lists the providers' message ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.sealing import SubjectForgotten
+from services.notify.adapters.orm import messages, suppressions
+from services.notify.domain.suppression import address_hash
+from services.notify.entrypoints.webhooks import TWILIO_INBOUND_PATH
+from services.notify.service_layer.subject_store import MessageSubjectStore
+from tests.integration.test_notify_webhooks_support import (
+    EMAIL,
+    OUR_NUMBER,
+    PHONE,
+    SEALING_KEY,
+    SUPPRESSION_KEY,
+    NoSandbox,
+    Notify,
+    add_message,
+    notify,
+    rows,
+    sg_event,
+)
+from tests.loopback.keys import LocalKeys
+
+__all__ = ["notify"]  # a fixture
+
+
+async def test_erasure_deletes_the_log_keeps_the_hash_and_lists_provider_ids(
+    notify: Notify,
+) -> None:
+    email = await add_message(notify.db, provider_ref="sg-1.filter")
+    old_sms = await add_message(  # from before the log kept the hash
+        notify.db,
+        channel="sms",
+        provider="twilio",
+        recipient=PHONE,
+        provider_ref="SMold",
+        with_hash=False,
+    )
+    other = await add_message(notify.db, member_id="member-2")
+    await notify.sendgrid([sg_event("bounce", email, type="bounce")])
+    await notify.twilio(TWILIO_INBOUND_PATH, {"From": PHONE, "To": OUR_NUMBER, "Body": "STOP"})
+    del old_sms
+    sealer = LocalKeys()  # the real Sealer, with the members' keys held here
+    for member_id in ("member-1", "member-2"):
+        sealer.remember(member_id, SEALING_KEY)
+    store = MessageSubjectStore(notify.db, sealer, NoSandbox(), SUPPRESSION_KEY)  # type: ignore[arg-type]
+
+    exported = await store.export("org-a", "member-1")
+    assert {m["delivery"]["status"] for m in exported["messages"]} == {"bounced", "sent"}
+
+    outcome = await store.erase("org-a", "member-1")
+    assert outcome.provider_records == {"sendgrid": ["sg-1.filter"], "twilio": ["SMold"]}
+    assert [(r.category, r.count) for r in outcome.removed] == [
+        ("message-log", 2),
+        ("delivery-events", 1),
+    ]
+    [kept] = outcome.kept
+    assert (kept.category, kept.count, kept.pseudonymised) == ("suppression-list", 1, True)
+    with pytest.raises(SubjectForgotten):  # erasure dropped the member's cached key
+        await sealer.key_for("member-1")
+    assert [r.id for r in await rows(notify.db, messages)] == [other]
+    [suppressed] = await rows(notify.db, suppressions)  # the bounce; STOP found no hash
+    assert suppressed.address_hash == address_hash(SUPPRESSION_KEY, "email", EMAIL)
