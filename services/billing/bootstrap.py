@@ -118,6 +118,7 @@ def _payments(settings: BillingSettings, runtime: Runtime, membership: ServiceCl
             cancel_url=settings.stripe_checkout_cancel_url,
         ),
     )
+    runtime.on_stop(gateway.close)
     payments = Payments(
         runtime.database,
         gateway,

@@ -3,6 +3,12 @@ outbox relay and the readiness probe. A service's bootstrap fills a Runtime; `ru
 
 Start-up order: migrations and topics first (so consumers never subscribe to a topic that is
 not there), then the producer, gRPC, relay and readiness, while faust joins its groups.
+
+Stop order (the worker stops faust's app, its agents and web server, first): gRPC stops
+taking calls (in-flight ones get the grace period), the background jobs (relay, readiness,
+periodic jobs) are cancelled and awaited, the stop hooks run (`on_stop`: last registered
+first), then the producer stops and the database closes. So a job's last round and every hook
+still find the database and the producer open.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import asyncio
 import contextlib
 import os
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import faust
@@ -68,6 +74,7 @@ class Runtime:
         self.consumers: list[EventConsumer] = []
         self.periodic: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self.commit_hooks: list[Callable[[], None]] = []
+        self.stop_hooks: list[Callable[[], Awaitable[object]]] = []
         self._grpc_parts: (
             tuple[Callable[[grpc.aio.Server], None], Sequence[str], AccessPolicy, Authenticator]
             | None
@@ -92,6 +99,12 @@ class Runtime:
         """Call `hook` after every consumer batch commits (e.g. to wake a dispatcher that
         sends what the batch queued), beside waking the outbox relay."""
         self.commit_hooks.append(hook)
+
+    def on_stop(self, hook: Callable[[], Awaitable[object]]) -> None:
+        """Await `hook()` once when the service stops (e.g. to close a provider's client):
+        after the background jobs have ended, before the producer stops and the database
+        closes. Hooks run last registered first; one that fails is logged and the rest run."""
+        self.stop_hooks.append(hook)
 
     def _committed(self) -> None:
         self.relay.wake()
@@ -122,6 +135,18 @@ class Runtime:
         await asyncio.get_running_loop().run_in_executor(
             None, provision, self.settings.kafka_bootstrap_servers, CATALOG
         )
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The runtime's own part (producer, gRPC, relay, periodic jobs) started in the
+        running loop for the block, then stopped as the worker stops it, in the same order.
+        Without faust's app (agents, web server) and without `prepare()`: for tests."""
+        service = _RuntimeService(self)
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
 
     def run(self) -> None:
         if self.settings.cpu_nice:
@@ -222,9 +247,23 @@ class _RuntimeService(mode.Service):
             self.runtime.metrics.consumer_lag.labels(topic).set(messages)
 
     async def on_stop(self) -> None:
-        rt = self.runtime
+        """mode's first step of stop(), before it cancels and awaits the futures added with
+        add_future (relay, readiness, periodic jobs): no new gRPC calls."""
         if self.grpc is not None:
-            await self.grpc.stop(rt.settings.shutdown_grace_s)
-        await rt.publisher.stop()
-        await rt.database.close()
+            await self.grpc.stop(self.runtime.settings.shutdown_grace_s)
+
+    async def on_shutdown(self) -> None:
+        """mode's last step of stop(), once those futures have ended."""
+        rt = self.runtime
+        while rt.stop_hooks:
+            hook = rt.stop_hooks.pop()
+            try:
+                await hook()
+            except Exception as exc:
+                name = getattr(hook, "__qualname__", type(hook).__name__)
+                log.warning("stop_hook_failed", hook=name, error=type(exc).__name__)
+        try:
+            await rt.publisher.stop()
+        finally:
+            await rt.database.close()
         log.info("service_stopped")

@@ -1,6 +1,6 @@
 """Wires the dispatcher: the providers EMAIL_MODE and SMS_MODE name, the suppression key, the
 policy from settings, and the runtime loop that runs it back to back (woken after every
-consumer batch commits, else polling)."""
+consumer batch commits, else polling) and closes it when the service stops."""
 
 from __future__ import annotations
 
@@ -17,20 +17,28 @@ from services.notify.domain.unsubscribe_links import UnsubscribeLinks
 from services.notify.service_layer.dispatch import (
     Dispatcher,
     DispatchPolicy,
+    EmailContact,
     EmailProvider,
     SmsProvider,
 )
 
 
-class DirectoryEmails:
-    """A member's email address now, from membership (for an SMS's email fallback)."""
+class DirectoryEmailContacts:
+    """A member's email contact now, from membership (for an SMS's email fallback)."""
 
     def __init__(self, directory: Directory) -> None:
         self.directory = directory
 
-    async def email_of(self, org_id: str, member_id: str) -> str | None:
+    async def email_contact(self, org_id: str, member_id: str) -> EmailContact | None:
         contact = await self.directory.contact(org_id, member_id)
-        return contact.email if contact is not None and contact.email else None
+        if contact is None or not contact.email:
+            return None
+        return EmailContact(
+            email=contact.email,
+            name=contact.name,
+            org_name=contact.org_name,
+            language=contact.language,
+        )
 
 
 def email_provider(
@@ -109,9 +117,12 @@ def add_dispatcher(
         sms_provider(settings),
         key.encode(),
         policy_of(settings),
-        contacts=DirectoryEmails(Directory(membership)),
+        contacts=DirectoryEmailContacts(Directory(membership)),
         on_recorded=runtime.relay.wake,
     )
     runtime.on_commit(dispatcher.wake)
     runtime.every("notify.dispatch", 0.0, dispatcher.round)
+    # After the loop is cancelled and awaited, before the database closes: the providers'
+    # clients (SendGrid's threads, Twilio's HTTP session) end with the service.
+    runtime.on_stop(dispatcher.close)
     return dispatcher

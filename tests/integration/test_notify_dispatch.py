@@ -1,22 +1,26 @@
 """The dispatcher over the official SendGrid and Twilio SDKs, against loopback servers that
 speak their wire formats: never a second message after a timeout, a 429 storm delays but
 loses nothing, permanent errors are recorded and not retried, an SMS opt-out suppresses the
-number and a receipt falls back to email, a suppressed address is never sent to, and two
-dispatchers racing send each message once."""
+number and a receipt falls back to a real email (in the member's language, in the org's own
+wording where it has some), a suppressed address is never sent to, and two dispatchers
+racing send each message once."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 
 from services.common.db.engine import Database
 from services.common.db.tables import outbox
 from services.notify.adapters.orm import suppressions
 from services.notify.adapters.suppressions import suppress
+from services.notify.adapters.template_overrides import TemplateOverrides
+from services.notify.domain.content import SMS_FALLBACK
 from services.notify.domain.suppression import address_hash
-from services.notify.service_layer.dispatch import fallback_id
+from services.notify.service_layer.dispatch import EmailContact, fallback_id
 from tests.integration.test_notify_dispatch_support import (
     ORG,
     SUPPRESSION_KEY,
@@ -34,10 +38,13 @@ from tests.integration.test_notify_dispatch_support import (
     twilio,
     twilio_sms,
 )
-from tests.loopback.sendgrid import SendGridLoopback
+from tests.loopback.sendgrid import SendGridLoopback, SentEmail
 from tests.loopback.twilio import TwilioLoopback
 
 __all__ = ["keys", "notify_db", "sendgrid", "twilio"]  # fixtures
+
+ORG_NAME = "Bodø Roklubb"
+RECEIPT_SMS = "Bodø Roklubb: Takk for betalingen! Vi har mottatt kr 500,00 for faktura 7 & 8."
 
 
 def _aware(at: datetime) -> datetime:
@@ -167,15 +174,32 @@ async def test_permanent_errors_are_recorded_and_not_retried(
     assert "invalid" not in email.last_error and "123" not in sms.last_error  # codes only
 
 
+def _parts(email: SentEmail) -> dict[str, str]:
+    return {c["type"]: c["value"] for c in email.content}
+
+
+@pytest.mark.parametrize(
+    ("language", "greeting", "subject"),
+    [
+        ("nb", "Hei Ola Nordmann,", "SMS fra Bodø Roklubb, sendt på e-post"),
+        ("en", "Hi Ola Nordmann,", "Text message from Bodø Roklubb, sent by email"),
+    ],
+)
 async def test_an_sms_to_a_number_that_sent_stop_suppresses_it_and_a_receipt_goes_by_email(
-    notify_db: Database, keys: LocalKeys, sendgrid: SendGridLoopback, twilio: TwilioLoopback
+    notify_db: Database,
+    keys: LocalKeys,
+    sendgrid: SendGridLoopback,
+    twilio: TwilioLoopback,
+    language: str,
+    greeting: str,
+    subject: str,
 ) -> None:
     twilio.faults.opted_out.add("+4791111111")
     member = keys.new_member()
     contacts = Emails()
-    contacts.addresses[member] = "ola@example.no"
+    contacts.members[member] = EmailContact("ola@example.no", "Ola Nordmann", ORG_NAME, language)
     receipt = await queue(
-        notify_db, keys, channel="sms", to="+4791111111", member_id=member, body="Betalt: 500 kr"
+        notify_db, keys, channel="sms", to="+4791111111", member_id=member, body=RECEIPT_SMS
     )
     reminder = await queue(
         notify_db,
@@ -202,9 +226,15 @@ async def test_an_sms_to_a_number_that_sent_stop_suppresses_it_and_a_receipt_goe
     assert listed[0].address_hash == address_hash(SUPPRESSION_KEY, "sms", "+4791111111")
     fallback = await row_of(notify_db, fallback_id(receipt))
     assert (fallback.channel, fallback.fallback_of, fallback.status) == ("email", receipt, "sent")
+    # A real email in the member's language: it names the org, greets the member, says the
+    # message was meant for their phone and carries the SMS text (escaped in the HTML).
     [email] = sendgrid.sent
     assert email.to == ["ola@example.no"] and email.custom_args["message_id"] == fallback.id
-    assert email.content[0]["value"] == "Betalt: 500 kr"
+    assert email.subject == subject
+    text, html = _parts(email)["text/plain"], _parts(email)["text/html"]
+    assert text.startswith(greeting) and RECEIPT_SMS in text
+    assert "<p>" + greeting + "</p>" in html
+    assert RECEIPT_SMS.replace("&", "&amp;") in html and RECEIPT_SMS not in html
     # The service message falls back to nothing; and no SMS reached the number.
     assert (await row_of(notify_db, reminder)).status == "failed"
     assert not twilio.sent
@@ -215,6 +245,35 @@ async def test_an_sms_to_a_number_that_sent_stop_suppresses_it_and_a_receipt_goe
     row = await row_of(notify_db, later)
     assert (row.status, row.last_error) == ("failed", "suppressed:sms-stop")
     assert twilio.calls == calls  # never asked
+
+
+async def test_the_email_instead_of_a_stopped_sms_uses_the_orgs_own_wording(
+    notify_db: Database, keys: LocalKeys, sendgrid: SendGridLoopback, twilio: TwilioLoopback
+) -> None:
+    async with notify_db.transaction() as session:
+        await TemplateOverrides().save(
+            session,
+            ORG,
+            SMS_FALLBACK,
+            "nb",
+            "subject",
+            "{{ org_name }}: kvitteringen din kommer på e-post",
+            datetime.now(UTC),
+        )
+    twilio.faults.opted_out.add("+4792222222")
+    member = keys.new_member()
+    contacts = Emails()
+    contacts.members[member] = EmailContact("kari@example.no", "Kari", ORG_NAME, "nb")
+    await queue(notify_db, keys, channel="sms", to="+4792222222", member_id=member, body="Takk!")
+    dispatcher = make_dispatcher(
+        notify_db, keys, sendgrid_email(sendgrid), twilio_sms(twilio), contacts=contacts
+    )
+
+    await drain(dispatcher, notify_db)
+
+    [email] = sendgrid.sent
+    assert email.subject == "Bodø Roklubb: kvitteringen din kommer på e-post"
+    assert "Takk!" in _parts(email)["text/plain"]  # the parts it leaves alone are ours
 
 
 async def test_a_suppressed_address_is_never_sent_to(

@@ -20,7 +20,7 @@ from services.notify.adapters.orm import messages
 from services.notify.adapters.sendgrid_email import SendGridConfig, SendGridEmail
 from services.notify.adapters.twilio_sms import TwilioConfig, TwilioSms
 from services.notify.domain.messages import QUEUED
-from services.notify.service_layer.dispatch import Dispatcher, DispatchPolicy
+from services.notify.service_layer.dispatch import Dispatcher, DispatchPolicy, EmailContact
 from tests.integration.conftest import SERVICES_DIR
 from tests.loopback.keys import LocalKeys
 from tests.loopback.sendgrid import SendGridLoopback
@@ -97,13 +97,13 @@ def twilio_sms(server: TwilioLoopback) -> TwilioSms:
 
 
 class Emails:
-    """Membership's answer for an SMS's email fallback."""
+    """Membership's answer for an SMS's email fallback: the members given here, by id."""
 
     def __init__(self) -> None:
-        self.addresses: dict[str, str] = {}
+        self.members: dict[str, EmailContact] = {}
 
-    async def email_of(self, org_id: str, member_id: str) -> str | None:
-        return self.addresses.get(member_id)
+    async def email_contact(self, org_id: str, member_id: str) -> EmailContact | None:
+        return self.members.get(member_id)
 
 
 def make_dispatcher(

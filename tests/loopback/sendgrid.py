@@ -5,6 +5,9 @@
   message is recorded (recipient, subject, custom_args, headers, asm).
 - GET /v3/messages?query=unique_args['message_id']="<id>"&limit=1: the Email Activity API,
   {"messages": [...]}.
+- GET /_loopback/sent?since=<i> (not SendGrid's): the accepted messages from the i-th on, each
+  its recipients and arrival time, {"sent": [{"to": [...], "at": <epoch s>}]}; for a benchmark
+  that runs this server in a process of its own.
 
 Faults (see Faults): 429 with Retry-After, 503, and accepting a message but answering after
 the client's timeout (the message is recorded as sent all the same)."""
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +39,7 @@ class SentEmail:
     headers: dict[str, str]
     asm: dict[str, Any] | None
     content: list[dict[str, str]]
+    received_at: float = field(default_factory=time.time)  # epoch seconds
 
     @property
     def message_id(self) -> str:
@@ -47,12 +52,14 @@ class SendGridLoopback:
     faults: Faults = field(default_factory=Faults)
     sent: list[SentEmail] = field(default_factory=list)
     calls: int = 0  # mail/send requests, answered or not
+    send_ports: list[int] = field(default_factory=list)  # each one's client port: its connection
     lookups: int = 0
 
     def __post_init__(self) -> None:
         app = web.Application()
         app.router.add_post("/v3/mail/send", self._send)
         app.router.add_get("/v3/messages", self._activity)
+        app.router.add_get("/_loopback/sent", self._sent_since)
         self.server = LoopbackServer(app)
 
     async def start(self) -> str:
@@ -79,6 +86,7 @@ class SendGridLoopback:
 
     async def _send(self, request: web.Request) -> web.Response:
         self.calls += 1
+        self.send_ports.append(request.transport.get_extra_info("peername")[1])  # type: ignore[union-attr]
         if not self._authorised(request):
             return self._error(401, "The provided authorization grant is invalid")
         if self.faults.take_throttle():
@@ -143,6 +151,12 @@ class SendGridLoopback:
             if m.message_id == match.group(1)
         ]
         return web.json_response({"messages": found[:limit]})
+
+    async def _sent_since(self, request: web.Request) -> web.Response:
+        since = int(request.query.get("since", "0"))
+        return web.json_response(
+            {"sent": [{"to": m.to, "at": m.received_at} for m in self.sent[since:]]}
+        )
 
 
 def _shape_problem(body: Any) -> str | None:

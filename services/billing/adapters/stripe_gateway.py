@@ -53,6 +53,10 @@ class RefundResult:
 
 
 class PaymentGateway(Protocol):
+    async def close(self) -> None:
+        """Closes the HTTP session; called once, when the service stops."""
+        ...
+
     async def create_customer(
         self, contact: Contact, metadata: dict[str, str], idempotency_key: str
     ) -> str: ...

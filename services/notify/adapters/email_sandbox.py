@@ -69,3 +69,6 @@ class SandboxEmail:
 
     async def lookup(self, message_id: str) -> str | None:
         return f"sandbox-{message_id}" if self.sender._path(message_id).exists() else None
+
+    async def close(self) -> None:
+        """Nothing to close: each message is a file written and closed at once."""

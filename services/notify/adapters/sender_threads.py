@@ -1,7 +1,9 @@
-"""Threads for a provider SDK that blocks (SendGrid's is urllib): a fixed number of them take
+"""Threads for a provider SDK that blocks (SendGrid's): a fixed number of them take
 calls from one queue, so each is handed its next call the moment it is free, and hand the
 results back to the event loop in bursts: one wake-up of the loop for whatever finished
-meanwhile, not one per call (as run_in_executor would)."""
+meanwhile, not one per call (as run_in_executor would). A call whose caller stopped waiting
+(its future cancelled) before a thread took it is skipped. `on_end` runs on each thread as it
+ends: what a thread holds (e.g. its connection) is let go by that thread."""
 
 from __future__ import annotations
 
@@ -15,14 +17,16 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
-_Job = tuple[Callable[[], Any], "asyncio.Future[Any]"]
+# A call and the future for its result; or (None, future): end the thread, saying so.
+_Job = tuple[Callable[[], Any] | None, "asyncio.Future[Any]"]
 
 
 class SenderThreads:
-    def __init__(self, size: int, name: str) -> None:
+    def __init__(self, size: int, name: str, on_end: Callable[[], object] | None = None) -> None:
         self.size = size
         self.name = name
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.on_end = on_end
+        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
         self._done: deque[tuple[asyncio.Future[Any], bool, Any]] = deque()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -35,11 +39,23 @@ class SenderThreads:
         self._jobs.put((call, future))
         return future
 
-    def close(self) -> None:
-        """The threads end after the calls already queued."""
-        for _ in self._threads:
-            self._jobs.put(None)
-        self._threads = []
+    async def close(self, timeout_s: float | None = None) -> bool:
+        """The threads end after the calls already queued; returns once they have (True), or
+        after `timeout_s` with some still in a call (False: those are left to finish it, as
+        daemons). The loop is never blocked: each thread's last act is to resolve a future."""
+        threads, self._threads = self._threads, []
+        if not threads:
+            return True
+        loop = asyncio.get_running_loop()
+        ending: list[asyncio.Future[None]] = [loop.create_future() for _ in threads]
+        for future in ending:  # one each: a thread takes one and ends
+            self._jobs.put((None, future))
+        _, running = await asyncio.wait(ending, timeout=timeout_s)
+        if running:
+            return False
+        for thread in threads:
+            thread.join()  # past its last act already: no wait
+        return True
 
     def _start(self) -> None:
         # Daemon threads: one stuck in a call must not keep the process from exiting (its
@@ -52,8 +68,18 @@ class SenderThreads:
             thread.start()
 
     def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            call, future = job
+        while True:
+            call, future = self._jobs.get()
+            if call is None:  # close(): its results are handed back already; say so, and end
+                try:
+                    if self.on_end is not None:
+                        self.on_end()
+                finally:
+                    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                        future.get_loop().call_soon_threadsafe(_settle_one, future, True, None)
+                return
+            if future.cancelled():  # nobody waits for it any more (e.g. shutting down)
+                continue
             try:
                 outcome: tuple[asyncio.Future[Any], bool, Any] = (future, True, call())
             except BaseException as exc:

@@ -39,6 +39,9 @@ class SandboxSms:
     async def lookup(self, sms: OutgoingSms, since: datetime) -> str | None:
         return f"sandbox-{sms.message_id}" if self._path(sms.message_id).exists() else None
 
+    async def close(self) -> None:
+        """Nothing to close: each message is a file written and closed at once."""
+
     async def forget(self, message_id: str) -> bool:
         try:
             self._path(message_id).unlink()

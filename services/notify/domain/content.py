@@ -33,6 +33,9 @@ CLASS_OF_BASIS = {
 # The message an org writes itself (SendToMembers): its class and purpose come with the
 # request, not from TEMPLATES.
 ORG_MESSAGE = "org-message"
+# A transactional SMS whose number sent STOP, by email instead (the dispatcher's fallback):
+# its class, purpose and legal basis are the SMS's, not from TEMPLATES.
+SMS_FALLBACK = "sms-fallback"
 
 # Every template gets these from the member's contact at send time.
 COMMON = ("name", "org_name")
@@ -63,11 +66,14 @@ CONTENT: dict[str, KindContent] = {
     "export-ready": KindContent(("download_url", "expires_at"), (EMAIL,), LEGAL_OBLIGATION),
     "erasure-confirmed": KindContent(("request_id", "completed_at"), (EMAIL,), LEGAL_OBLIGATION),
     ORG_MESSAGE: KindContent(("subject", "body"), (EMAIL, SMS), ""),
+    SMS_FALLBACK: KindContent(("sms_text",), (EMAIL,), ""),
 }
 # Set when (and only when) the message is marketing; the footer shows it whatever the template.
 UNSUBSCRIBE_URL = "unsubscribe_url"
 
-assert set(CONTENT) == set(TEMPLATES) | {ORG_MESSAGE}, "every kind says what it offers"
+assert set(CONTENT) == set(TEMPLATES) | {ORG_MESSAGE, SMS_FALLBACK}, (
+    "every kind says what it offers"
+)
 
 # Plausible values for previews and for checking an org's template at save time.
 SAMPLES: dict[str, str] = {
@@ -89,6 +95,7 @@ SAMPLES: dict[str, str] = {
     "completed_at": "28.11.2026",
     "subject": "Dugnad på lørdag",
     "body": "Vi møtes ved naustet klokka 10.",
+    "sms_text": "Bodø Roklubb: Takk for betalingen! Vi har mottatt kr 450,00 for faktura 1042.",
     UNSUBSCRIBE_URL: "https://varsel.kontingent.no/unsubscribe/token",
 }
 

@@ -8,7 +8,7 @@ from importlib.resources import files
 
 import pytest
 
-from services.notify.domain.content import ORG_MESSAGE
+from services.notify.domain.content import ORG_MESSAGE, SMS_FALLBACK
 from services.notify.domain.gating import MemberFlags, Withheld, withheld_because
 from services.notify.domain.messages import (
     MARKETING,
@@ -148,6 +148,7 @@ def test_every_template_file_declares_its_class_and_purpose() -> None:
         if entry.name.endswith(".j2")
     }
     assert names, "no templates found"
-    # An org's own message (SendToMembers) takes its class and purpose from the request.
-    declared = set(TEMPLATES) | {ORG_MESSAGE}
+    # An org's own message (SendToMembers) takes its class and purpose from the request, and
+    # the email instead of a STOP'd SMS from that SMS.
+    declared = set(TEMPLATES) | {ORG_MESSAGE, SMS_FALLBACK}
     assert names <= declared, f"templates without a kind: {sorted(names - declared)}"

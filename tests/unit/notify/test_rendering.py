@@ -1,13 +1,22 @@
 """Every kind renders in both languages (subject, HTML, text, and SMS where it goes by SMS);
 HTML escapes what a member typed, plain text and SMS do not; a marketing message always ends
-with the unsubscribe link; amounts and dates read the way each language writes them."""
+with the unsubscribe link; the email that replaces a STOP'd SMS carries its text; amounts and
+dates read the way each language writes them."""
 
 from __future__ import annotations
 
 import pytest
 
 from services.notify.adapters.templates import render, sample_context
-from services.notify.domain.content import CONTENT, LANGUAGES, ORG_MESSAGE, SMS, day, money
+from services.notify.domain.content import (
+    CONTENT,
+    LANGUAGES,
+    ORG_MESSAGE,
+    SMS,
+    SMS_FALLBACK,
+    day,
+    money,
+)
 from services.notify.domain.messages import TEMPLATES
 
 KINDS = sorted(CONTENT)
@@ -63,6 +72,15 @@ def test_marketing_carries_a_visible_unsubscribe_link_in_every_part(language: st
     assert LINK in rendered.text and rendered.sms and LINK in rendered.sms
     plain = render(ORG_MESSAGE, language, sample_context(ORG_MESSAGE))
     assert "unsubscribe" not in plain.html.lower() and "meld deg av" not in plain.html.lower()
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_the_email_instead_of_an_sms_names_the_org_and_carries_the_text(language: str) -> None:
+    context = {**sample_context(SMS_FALLBACK), "sms_text": "Roklubben: <b>Takk</b> & velkommen"}
+    rendered = render(SMS_FALLBACK, language, context)
+    assert context["org_name"] in rendered.subject
+    assert context["sms_text"] in rendered.text
+    assert "Roklubben: &lt;b&gt;Takk&lt;/b&gt; &amp; velkommen" in rendered.html
 
 
 def test_invoice_shows_amount_due_date_kid_and_pay_link() -> None:

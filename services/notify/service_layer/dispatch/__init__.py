@@ -27,7 +27,8 @@ The modules, in the order a message meets them:
 - `screening`: before any provider: unsealing, the erased member, the suppression list;
 - `sending`: one message through its provider (email or SMS), the lookup after a timeout,
   and what the answer means (`attempt` holds the outcome and the retry decision);
-- `sms_opt_out`: a number that sent STOP, and the email that replaces a receipt;
+- `sms_opt_out`: a number that sent STOP, and the email (the `sms-fallback` kind, in the
+  member's language) that replaces a receipt;
 - `recording`: one transaction per group of outcomes (status, outbox event, suppression,
   fallback row), then metrics and logs;
 - `dispatcher`: the loop that keeps the provider fed and groups the records.
@@ -36,16 +37,18 @@ The modules, in the order a message meets them:
 from services.notify.service_layer.dispatch.attempt import DispatchPolicy
 from services.notify.service_layer.dispatch.dispatcher import Dispatcher
 from services.notify.service_layer.dispatch.providers import (
-    ContactEmails,
+    EmailContact,
+    EmailContacts,
     EmailProvider,
     SmsProvider,
 )
 from services.notify.service_layer.dispatch.sms_opt_out import fallback_id
 
 __all__ = [
-    "ContactEmails",
     "DispatchPolicy",
     "Dispatcher",
+    "EmailContact",
+    "EmailContacts",
     "EmailProvider",
     "SmsProvider",
     "fallback_id",

@@ -1,7 +1,11 @@
 """The dispatcher's loop: claim a batch, screen it, hand each message to its provider, and
 record the outcomes in groups as they finish. The next batch is claimed as soon as no more
 than one batch waits unrecorded, so the provider always has a batch queued behind the one it
-is sending, and is never left idle at a batch boundary."""
+is sending, and is never left idle at a batch boundary.
+
+On shutdown the runtime cancels the loop (a send cut short leaves its message SENDING, taken
+over as UNKNOWN by the next dispatcher: looked up before it is sent again), then calls
+`close()`, which waits for the cancelled sends to end and closes the providers."""
 
 from __future__ import annotations
 
@@ -12,17 +16,19 @@ from datetime import UTC, datetime
 
 from services.common.db.engine import Database
 from services.common.sealing import Sealer
+from services.notify.adapters.template_overrides import TemplateOverrides
 from services.notify.domain.delivery import TRANSIENT, ProviderFailure
 from services.notify.service_layer.dispatch.attempt import Attempt, DispatchPolicy, retry_later
 from services.notify.service_layer.dispatch.claiming import claim
 from services.notify.service_layer.dispatch.providers import (
-    ContactEmails,
+    EmailContacts,
     EmailProvider,
     SmsProvider,
 )
 from services.notify.service_layer.dispatch.recording import record
 from services.notify.service_layer.dispatch.screening import screen
 from services.notify.service_layer.dispatch.sending import Sending
+from services.notify.service_layer.dispatch.sms_opt_out import EmailFallback
 
 
 class Dispatcher:
@@ -34,7 +40,7 @@ class Dispatcher:
         sms: SmsProvider,
         suppression_key: bytes,
         policy: DispatchPolicy | None = None,
-        contacts: ContactEmails | None = None,
+        contacts: EmailContacts | None = None,
         on_recorded: Callable[[], None] = lambda: None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -47,8 +53,11 @@ class Dispatcher:
         self.contacts = contacts
         self.on_recorded = on_recorded
         self.clock = clock
-        self.sending = Sending(email, sms, sealer, self.policy, contacts, clock)
+        fallback = EmailFallback(database, sealer, contacts, TemplateOverrides())
+        self.sending = Sending(email, sms, self.policy, fallback, clock)
         self._wakeup = asyncio.Event()
+        self._sends: set[asyncio.Task[None]] = set()  # every flight's, for close()
+        self._closed = False
 
     def wake(self) -> None:
         """Something was queued (a consumer batch committed): look now, not at the poll."""
@@ -95,6 +104,20 @@ class Dispatcher:
             flight.cancel()
         return len(attempts)
 
+    async def close(self) -> None:
+        """Waits for the sends in flight to finish or be cancelled, then closes the email and
+        the SMS provider. Once: later calls return at once. (A stop hook: the runtime calls it
+        after the loop has stopped.)"""
+        if self._closed:
+            return
+        self._closed = True
+        if self._sends:
+            await asyncio.wait(set(self._sends))
+        try:
+            await self.email.close()
+        finally:
+            await self.sms.close()
+
     async def _claim(self) -> list[Attempt]:
         """A batch claimed (committed before any provider call) and screened."""
         attempts = await claim(self.database, self.policy, self.clock())
@@ -131,8 +154,9 @@ class _InFlight:
                 self._finish(attempt)
                 continue
             task = asyncio.create_task(self._send(attempt))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            for tasks in (self._tasks, self._dispatcher._sends):
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
 
     async def _send(self, attempt: Attempt) -> None:
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from services.common.sealing import Sealer
 from services.notify.domain.delivery import (
     PERMANENT,
     OutgoingEmail,
@@ -25,12 +24,8 @@ from services.notify.service_layer.dispatch.attempt import (
     aware,
     retry_later,
 )
-from services.notify.service_layer.dispatch.providers import (
-    ContactEmails,
-    EmailProvider,
-    SmsProvider,
-)
-from services.notify.service_layer.dispatch.sms_opt_out import OPTED_OUT, plan_email_fallback
+from services.notify.service_layer.dispatch.providers import EmailProvider, SmsProvider
+from services.notify.service_layer.dispatch.sms_opt_out import OPTED_OUT, EmailFallback
 
 
 def email_of(attempt: Attempt) -> OutgoingEmail:
@@ -58,16 +53,14 @@ class Sending:
         self,
         email: EmailProvider,
         sms: SmsProvider,
-        sealer: Sealer,
         policy: DispatchPolicy,
-        contacts: ContactEmails | None,
+        fallback: EmailFallback,
         clock: Callable[[], datetime],
     ) -> None:
         self.email = email
         self.sms = sms
-        self.sealer = sealer
         self.policy = policy
-        self.contacts = contacts
+        self.fallback = fallback
         self.clock = clock
 
     async def attempt(self, attempt: Attempt) -> None:
@@ -112,4 +105,4 @@ class Sending:
                 return
             attempt.status, attempt.code = FAILED, failure.code
             if row.channel == SMS and failure.code == OPTED_OUT:
-                await plan_email_fallback(attempt, self.contacts, self.sealer)
+                await self.fallback.plan(attempt)
