@@ -26,12 +26,15 @@ Metadata = tuple[tuple[str, str], ...]
 
 
 @contextmanager
-def local_stack(keep_data: bool = False) -> Iterator[Stack]:
+def local_stack(
+    keep_data: bool = False, service_env: dict[str, dict[str, str]] | None = None
+) -> Iterator[Stack]:
     """The whole stack on random loopback ports with a throwaway data directory; always
-    stopped. The directory is kept (and named) with --keep-data or when the run fails."""
+    stopped. The directory is kept (and named) with --keep-data or when the run fails.
+    `service_env`: extra environment per service (StackConfig.service_env)."""
     data_dir = Path(tempfile.mkdtemp(prefix="kontingent-bench-"))
     keep = keep_data
-    stack = Stack(StackConfig(data_dir=data_dir, random_ports=True))
+    stack = Stack(StackConfig(data_dir=data_dir, random_ports=True, service_env=service_env or {}))
     try:
         print(f"starting the stack in {data_dir} ...", file=sys.stderr, flush=True)
         stack.start()

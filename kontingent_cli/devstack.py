@@ -127,6 +127,9 @@ class StackConfig:
     database_urls: dict[str, str] = field(default_factory=dict)  # service -> DATABASE_URL
     log_level: str = "warning"
     consumer_nice: int = CONSUMER_NICE  # CPU_NICE of the CONSUMER_SERVICES
+    # service -> extra environment for its process (settings, e.g. EMAIL_MODE); set last, so
+    # it overrides what the stack would set.
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def ports(self) -> dict[str, object]:
         if not self.random_ports:
@@ -203,6 +206,7 @@ class Stack:
             env.setdefault("PUBLIC_BASE_URL", self.http_url("notify"))
         if service in self.config.database_urls:
             env["DATABASE_URL"] = self.config.database_urls[service]
+        env.update(self.config.service_env.get(service, {}))
         return env
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
