@@ -418,27 +418,14 @@ def render(
 
 def cpu_table(phase: ServicePhase) -> list[str]:
     """CPU seconds per process from SIGCONT until every welcome was recorded, and per email."""
-    wall, cores, per = phase.cpu_wall_s, os.cpu_count() or 1, max(len(phase.times), 1)
+    wall, cores = phase.cpu_wall_s, os.cpu_count() or 1
     busy = "n/a" if phase.machine_busy is None else f"{100 * phase.machine_busy:.0f}%"
-    lines = [
+    return [
         "",
         f"CPU from SIGCONT until all recorded ({wall:.2f} s wall; whole machine busy {busy} of "
         f"{cores} CPUs; load average before {phase.load_before}):",
-        f"  {'process':<22}{'cpu s':>8}{'% of 1 core':>13}{'ms/email':>10}",
+        *procstat.cpu_rows(phase.cpu, wall, len(phase.times), "email"),
     ]
-    measured = sorted(
-        ((name, s) for name, s in phase.cpu.items() if s is not None), key=lambda kv: -kv[1]
-    )
-    for name, seconds in measured:
-        share = 100 * seconds / wall if wall else 0.0
-        lines.append(f"  {name:<22}{seconds:>8.2f}{share:>12.0f}%{1000 * seconds / per:>10.2f}")
-    lines += [f"  {name:<22}{'n/a':>8}" for name, s in phase.cpu.items() if s is None]
-    total = sum(s for _, s in measured)
-    if wall:
-        lines.append(
-            f"  {'total':<22}{total:>8.2f}{100 * total / wall:>12.0f}%{1000 * total / per:>10.2f}"
-        )
-    return lines
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

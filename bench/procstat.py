@@ -66,3 +66,23 @@ def load_average() -> str:
             return " ".join(loadavg.read().split()[:3])
     except OSError:
         return "n/a"
+
+
+def cpu_rows(cpu: dict[str, float | None], wall_s: float, count: int, unit: str) -> list[str]:
+    """A table of each process's CPU seconds, its share of one core over `wall_s` and its
+    milliseconds per `unit` (`count` of them), busiest first, then the total."""
+    each_head = f"ms/{unit}"
+    width = len(each_head) + 2
+    measured = sorted(((n, s) for n, s in cpu.items() if s is not None), key=lambda kv: -kv[1])
+
+    def row(name: str, seconds: float) -> str:
+        share = 100 * seconds / wall_s if wall_s else 0.0
+        each = f"{1000 * seconds / count:.2f}" if count else "n/a"
+        return f"  {name:<22}{seconds:>8.2f}{share:>12.0f}%{each:>{width}}"
+
+    lines = [f"  {'process':<22}{'cpu s':>8}{'% of 1 core':>13}{each_head:>{width}}"]
+    lines += [row(name, seconds) for name, seconds in measured]
+    lines += [f"  {name:<22}{'n/a':>8}" for name, s in cpu.items() if s is None]
+    if wall_s:
+        lines.append(row("total", sum(s for _, s in measured)))
+    return lines

@@ -266,7 +266,6 @@ def render(report: Report) -> str:
 def cpu_table(report: Report, welcomed: int) -> list[str]:
     """CPU seconds per process over the measured run, and per sign-up: where the time goes."""
     wall, cores = report.cpu_wall_s, os.cpu_count() or 1
-    per = max(welcomed, 1)
     busy = (
         "n/a"
         if report.machine_busy is None
@@ -276,18 +275,11 @@ def cpu_table(report: Report, welcomed: int) -> list[str]:
         "",
         f"CPU during the measured run ({wall:.2f} s wall; whole machine busy {busy}; "
         f"load average before {report.load_before}):",
-        f"  {'process':<22}{'cpu s':>8}{'% of 1 core':>13}{'ms/sign-up':>12}",
+        *procstat.cpu_rows(report.cpu, wall, welcomed, "sign-up"),
     ]
-    measured = [(name, s) for name, s in report.cpu.items() if s is not None]
-    for name, seconds in sorted(measured, key=lambda kv: -kv[1]):
-        share = 100 * seconds / wall if wall else 0.0
-        each = f"{1000 * seconds / per:.2f}" if welcomed else "n/a"
-        lines.append(f"  {name:<22}{seconds:>8.2f}{share:>12.0f}%{each:>12}")
-    lines += [f"  {name:<22}{'n/a':>8}" for name, s in report.cpu.items() if s is None]
-    total = sum(s for _, s in measured)
-    if wall and welcomed:
-        ms = 1000 * total / per
-        lines.append(f"  {'total':<22}{total:>8.2f}{100 * total / wall:>12.0f}%{ms:>12.2f}")
+    total = sum(s for s in report.cpu.values() if s is not None)
+    if wall and welcomed and total:
+        ms = 1000 * total / welcomed
         lines.append(
             f"  CPU-bound ceiling at this cost: {cores} CPUs x 1000 ms / {ms:.1f} ms "
             f"= {cores * 1000 / ms:.0f} sign-ups/s"
