@@ -197,6 +197,8 @@ class Stack:
             "HTTP_PORT": str(http_port),
             "KEYRING_ADDR": self.grpc_addr("erasure"),
             "MEMBERSHIP_ADDR": self.grpc_addr("membership"),
+            "BILLING_ADDR": self.grpc_addr("billing"),
+            "NOTIFY_ADDR": self.grpc_addr("notify"),
             "STRIPE_API_BASE": self.stripe_url,
             "LOG_LEVEL": self.config.log_level,
         }

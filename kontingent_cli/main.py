@@ -16,7 +16,7 @@ from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, keyring_pb2, key
 from rich.console import Console
 from rich.table import Table
 
-from kontingent_cli import api_keys, billing, consents, forms, membership_types, orgs
+from kontingent_cli import api_keys, billing, consents, erasure, forms, membership_types, orgs
 from kontingent_cli.member_import import member_import
 from kontingent_cli.output import (
     JsonOpt,
@@ -48,6 +48,7 @@ app.add_typer(api_keys.key_app, name="key")
 app.add_typer(api_keys.audit_app, name="audit")
 app.add_typer(membership_types.type_app, name="type")
 app.add_typer(billing.billing_app, name="billing")
+app.add_typer(erasure.erasure_app, name="erasure")
 
 # Erase order: stores first, the keyring's own entry last; the key itself is shredded after.
 STORES = ("membership", "billing", "notify", "erasure")
@@ -303,7 +304,9 @@ def member_export(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) ->
 
 @member_app.command("erase")
 def member_erase(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
-    """Erase a member from every service, then shred their key; prints the receipts."""
+    """Erase a member from every service at once, then shred their key; prints the receipts.
+    The direct path, with no request or certificate: `kontingent erasure request` files a
+    tracked request instead (retried until every target answers, with a certificate)."""
     session = org_session(org, api_key)
     receipts = []
     for service in STORES:

@@ -36,6 +36,12 @@ class FailedPrecondition(ServiceError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Unimplemented(ServiceError):
+    """A valid request for something not built yet; the message names what is missing."""
+
+    code = grpc.StatusCode.UNIMPLEMENTED
+
+
 class PermissionDenied(ServiceError):
     code = grpc.StatusCode.PERMISSION_DENIED
 

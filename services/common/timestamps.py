@@ -23,4 +23,9 @@ def now_timestamp() -> Timestamp:
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+    return as_utc(moment).isoformat()
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; we store UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

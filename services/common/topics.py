@@ -43,6 +43,8 @@ PAYMENT_FAILED = TopicSpec("billing.payment-failed.v1")
 PAYMENT_REFUNDED = TopicSpec("billing.payment-refunded.v1")
 REMINDER_DUE = TopicSpec("billing.reminder-due.v1")
 MESSAGE_RECORDED = TopicSpec("notify.message-recorded.v1")
+ERASURE_REQUESTED = TopicSpec("privacy.erasure-requested.v1")
+ERASURE_COMPLETED = TopicSpec("privacy.erasure-completed.v1")
 
 CATALOG: tuple[TopicSpec, ...] = (
     MEMBER_REGISTERED,
@@ -57,6 +59,8 @@ CATALOG: tuple[TopicSpec, ...] = (
     PAYMENT_REFUNDED,
     REMINDER_DUE,
     MESSAGE_RECORDED,
+    ERASURE_REQUESTED,
+    ERASURE_COMPLETED,
 )
 
 

@@ -1,11 +1,12 @@
-"""Wires the erasure service: keyring, its DataSubjectStore, gRPC."""
+"""Wires the erasure service: keyring, its DataSubjectStore, data-subject requests and the
+erasure pipeline (planner consumer, runner, gauges), gRPC."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import grpc
-from privacy.v1 import keyring_pb2_grpc
+from privacy.v1 import keyring_pb2_grpc, requests_pb2_grpc
 
 from services.common.grpc.auth import (
     SCOPE_INTERNAL,
@@ -17,26 +18,64 @@ from services.common.grpc.client import ServiceClient
 from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
 from services.common.grpc.directory import remote_api_key_resolver
 from services.common.runtime import Runtime
+from services.common.topics import ERASURE_REQUESTED
 from services.erasure.adapters.key_store import KeyStore
+from services.erasure.adapters.membership_contacts import MembershipContacts
+from services.erasure.adapters.targets.sendgrid_recipient import (
+    SendGridConfig,
+    SendGridRecipientTarget,
+)
+from services.erasure.adapters.targets.twilio_messages import TwilioConfig, TwilioMessagesTarget
 from services.erasure.config import ErasureSettings
 from services.erasure.entrypoints.grpc_keyring import KeyringServicer
+from services.erasure.entrypoints.grpc_requests import PrivacyRequestsServicer
+from services.erasure.registry import erasure_targets
+from services.erasure.service_layer.erasure_runner import ErasureRunner
+from services.erasure.service_layer.key_shredding import KeyShredding
 from services.erasure.service_layer.keyring import Keyring
+from services.erasure.service_layer.planning import ErasurePlanner
+from services.erasure.service_layer.request_metrics import RequestMetrics
+from services.erasure.service_layer.requests import PrivacyRequests
 from services.erasure.service_layer.subject_store import KeyringSubjectStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 INTERNAL = frozenset({SCOPE_INTERNAL})
+PRIVACY = frozenset({SCOPE_PRIVACY})
+REQUEST_METHODS = (
+    "FileRequest",
+    "GetRequest",
+    "ListRequests",
+    "VerifyIdentity",
+    "ExtendDeadline",
+    "GetCertificate",
+)
 
 
 def bootstrap(settings: ErasureSettings) -> Runtime:
     runtime = Runtime(settings, MIGRATIONS)
     keyring = Keyring(KeyStore(runtime.database), settings.kek_bytes)
     token = settings.internal_token.get_secret_value()
-    membership = ServiceClient(
-        "membership", settings.membership_addr, token, runtime.metrics, settings.rpc_deadline_s
+    stores = {
+        name: ServiceClient(name, addr, token, runtime.metrics, settings.rpc_deadline_s)
+        for name, addr in (
+            ("membership", settings.membership_addr),
+            ("billing", settings.billing_addr),
+            ("notify", settings.notify_addr),
+        )
+    }
+    _erasure_pipeline(settings, runtime, keyring, stores)
+    requests = PrivacyRequests(
+        runtime.database,
+        keyring,
+        MembershipContacts(stores["membership"]),
+        on_committed=runtime.relay.wake,
     )
 
     def add_servicers(server: grpc.aio.Server) -> None:
         keyring_pb2_grpc.add_KeyringServicer_to_server(KeyringServicer(keyring), server)
+        requests_pb2_grpc.add_PrivacyRequestsServicer_to_server(
+            PrivacyRequestsServicer(requests), server
+        )
         add_data_subject_store(server, "erasure", KeyringSubjectStore(keyring))
 
     policy = {
@@ -44,14 +83,71 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
             f"/privacy.v1.Keyring/{m}": INTERNAL
             for m in ("GetOrCreateKey", "GetKey", "GetKeys", "ReserveKeys")
         },
-        # An org admin with the privacy scope completes an erasure by shredding the key.
+        # `kontingent member erase` (the direct path, without a request) shreds the key itself.
         "/privacy.v1.Keyring/ShredKey": frozenset({SCOPE_INTERNAL, SCOPE_PRIVACY}),
+        **{f"/privacy.v1.PrivacyRequests/{m}": PRIVACY for m in REQUEST_METHODS},
         **data_subject_policy(),
     }
     runtime.serve_grpc(
         add_servicers,
-        ["privacy.v1.Keyring", DATA_SUBJECT_SERVICE],
+        ["privacy.v1.Keyring", "privacy.v1.PrivacyRequests", DATA_SUBJECT_SERVICE],
         policy,
-        Authenticator(token, remote_api_key_resolver(membership)),
+        Authenticator(token, remote_api_key_resolver(stores["membership"])),
     )
     return runtime
+
+
+def _erasure_pipeline(
+    settings: ErasureSettings,
+    runtime: Runtime,
+    keyring: Keyring,
+    stores: dict[str, ServiceClient],
+) -> None:
+    """The registry of targets, the planner on privacy.erasure-requested.v1, the runner (woken
+    by each plan) and the request gauges."""
+    twilio = TwilioMessagesTarget(
+        TwilioConfig(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            settings.twilio_base_url,
+            settings.provider_timeout_s,
+        )
+    )
+    runtime.on_stop(twilio.close)
+    registry = erasure_targets(
+        stores,
+        SendGridRecipientTarget(
+            SendGridConfig(
+                settings.sendgrid_api_key.get_secret_value(),
+                settings.sendgrid_base_url,
+                settings.provider_timeout_s,
+            )
+        ),
+        twilio,
+        KeyShredding(keyring),
+    )
+    runner = ErasureRunner(
+        runtime.database,
+        registry,
+        keyring,
+        backoff_base_s=settings.erasure_backoff_base_s,
+        backoff_cap_s=settings.erasure_backoff_cap_s,
+        deadline_s=settings.erasure_target_deadline_s,
+        idle_s=settings.erasure_poll_s,
+        on_committed=runtime.relay.wake,
+    )
+    runtime.consume(
+        "erasure.erasure-requested",
+        ERASURE_REQUESTED,
+        ErasurePlanner(registry).on_erasure_requested,
+    )
+    runtime.on_commit(runner.wake)
+    # Back to back: each pass waits for a wake-up or the poll interval when idle.
+    runtime.every("erasure.runner", 0.0, runner.next_pass)
+    runtime.every(
+        "erasure.request-metrics",
+        settings.request_metrics_interval_s,
+        RequestMetrics(runtime.database, registry.order).refresh,
+    )
+    for client in stores.values():
+        runtime.on_stop(client.close)

@@ -15,6 +15,24 @@ class ErasureSettings(ServiceSettings):
     # Key-encryption key (base64, 32 bytes). A KMS holds it in production.
     kek: SecretStr
 
+    # The stores the erasure pipeline drives (membership's address is common).
+    billing_addr: str = "127.0.0.1:50052"
+    notify_addr: str = "127.0.0.1:50053"
+    # Sub-processors; an empty key or account means not configured (the local sandbox), and
+    # a member with messages there then keeps their erasure open until it is.
+    sendgrid_api_key: SecretStr = SecretStr("")
+    sendgrid_base_url: str = "https://api.sendgrid.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_base_url: str = "https://api.twilio.com"
+    provider_timeout_s: float = 10.0
+    # The pipeline: a pass at least this often, retries from the base doubling to the cap.
+    erasure_poll_s: float = 1.0
+    erasure_backoff_base_s: float = 2.0
+    erasure_backoff_cap_s: float = 3600.0
+    erasure_target_deadline_s: float = 30.0
+    request_metrics_interval_s: float = 15.0
+
     @field_validator("kek")
     @classmethod
     def _kek_is_256_bits(cls, value: SecretStr) -> SecretStr:

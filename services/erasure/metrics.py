@@ -1,6 +1,30 @@
-"""The erasure service's own metrics (the mechanism metrics live in ServiceMetrics)."""
+"""The erasure service's own metrics (the mechanism metrics live in ServiceMetrics). Labels
+name request types and targets only: no org, member or address."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 KEYS_CREATED = Counter("erasure_keys_created_total", "Data keys created")
 KEYS_SHREDDED = Counter("erasure_keys_shredded_total", "Data keys shredded")
+
+REQUESTS_OPEN = Gauge("erasure_requests_open", "Open data-subject requests", ["type"])
+OLDEST_OPEN_REQUEST_AGE = Gauge(
+    "erasure_oldest_open_request_age_seconds", "Age of the oldest open data-subject request"
+)
+REQUESTS_AT_RISK = Gauge(
+    "erasure_requests_at_risk", "Open requests due within 7 days (overdue ones included)"
+)
+REQUESTS_OVERDUE = Gauge("erasure_requests_overdue", "Open requests past their due date")
+REQUESTS_COMPLETED = Counter(
+    "erasure_requests_completed_total", "Requests completed, by type", ["type"]
+)
+TARGET_ATTEMPTS = Counter(
+    "erasure_target_attempts_total", "Calls to erasure targets, by outcome", ["target", "outcome"]
+)
+TARGET_FAILURES = Counter(
+    "erasure_target_failures_total", "Failed calls to erasure targets (each retried)", ["target"]
+)
+TARGETS_STUCK = Gauge(
+    "erasure_targets_stuck",
+    "Erasure tasks not done after 5 or more failed attempts: their requests stay open",
+    ["target"],
+)

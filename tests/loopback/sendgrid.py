@@ -5,6 +5,9 @@
   message is recorded (recipient, subject, custom_args, headers, asm).
 - GET /v3/messages?query=unique_args['message_id']="<id>"&limit=1: the Email Activity API,
   {"messages": [...]}.
+- POST /v3/recipients/erasejob: the Recipients' Data Erasure API, {"email_addresses": [...]}
+  (1 to 5000); 202 with {"job_id": ...}; the addresses are recorded in `erased` and every
+  message sent to them is dropped, as SendGrid deletes the recipient's data.
 - GET /_loopback/sent?since=<i> (not SendGrid's): the accepted messages from the i-th on, each
   its recipients and arrival time, {"sent": [{"to": [...], "at": <epoch s>}]}; for a benchmark
   that runs this server in a process of its own.
@@ -54,11 +57,13 @@ class SendGridLoopback:
     calls: int = 0  # mail/send requests, answered or not
     send_ports: list[int] = field(default_factory=list)  # each one's client port: its connection
     lookups: int = 0
+    erased: list[str] = field(default_factory=list)  # addresses erase jobs were asked for
 
     def __post_init__(self) -> None:
         app = web.Application()
         app.router.add_post("/v3/mail/send", self._send)
         app.router.add_get("/v3/messages", self._activity)
+        app.router.add_post("/v3/recipients/erasejob", self._erase_job)
         app.router.add_get("/_loopback/sent", self._sent_since)
         self.server = LoopbackServer(app)
 
@@ -151,6 +156,22 @@ class SendGridLoopback:
             if m.message_id == match.group(1)
         ]
         return web.json_response({"messages": found[:limit]})
+
+    async def _erase_job(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return self._error(401, "Failed to authenticate", "")
+        if self.faults.take_server_error():
+            return self._error(500, "Internal Server Error", "")
+        body = await request.json()
+        addresses = body.get("email_addresses") if isinstance(body, dict) else None
+        if not isinstance(addresses, list) or not 1 <= len(addresses) <= 5000:
+            return self._error(400, "between 1 and 5000 email_addresses", "email_addresses")
+        for address in addresses:
+            if not isinstance(address, str) or "@" not in address:
+                return self._error(400, f"Email_address {address} is not valid", "email_addresses")
+        self.erased.extend(addresses)
+        self.sent = [m for m in self.sent if not set(m.to) & set(addresses)]
+        return web.json_response({"job_id": str(uuid.uuid4())}, status=202)
 
     async def _sent_since(self, request: web.Request) -> web.Response:
         since = int(request.query.get("since", "0"))

@@ -5,6 +5,8 @@
   (sid "SM..."); Twilio's error JSON with status 400: 21610 for a number that sent STOP,
   21211 for an invalid number.
 - GET the same path: the list, filtered by To, DateSent, DateSent< and DateSent>.
+- DELETE /2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json: 204, the message gone (its SID
+  recorded in `deleted`); 404 (Twilio's 20404) for a SID it does not hold.
 
 Faults (see Faults): 429 with Retry-After, 503, and accepting a message but answering after
 the client's timeout (the message is recorded as sent all the same)."""
@@ -76,6 +78,7 @@ class TwilioLoopback:
     sent: list[SentSms] = field(default_factory=list)
     calls: int = 0
     lookups: int = 0
+    deleted: list[str] = field(default_factory=list)
     clients: list[Any] = field(default_factory=list)  # SDK clients to close with the server
 
     def __post_init__(self) -> None:
@@ -83,6 +86,9 @@ class TwilioLoopback:
         path = "/2010-04-01/Accounts/{account_sid}/Messages.json"
         app.router.add_post(path, self._create)
         app.router.add_get(path, self._list)
+        app.router.add_delete(
+            "/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json", self._delete
+        )
         self.server = LoopbackServer(app)
 
     async def start(self) -> str:
@@ -153,6 +159,20 @@ class TwilioLoopback:
         if self.faults.take_slow():
             await asyncio.sleep(self.faults.delay_s)
         return web.json_response(sms.resource(self.account_sid), status=201)
+
+    async def _delete(self, request: web.Request) -> web.Response:
+        self.calls += 1
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        if self.faults.take_server_error():
+            return self._error(503, 20500, "Service unavailable")
+        sid = request.match_info["sid"]
+        if not any(m.sid == sid for m in self.sent):
+            return self._error(404, 20404, "The requested resource was not found")
+        self.sent = [m for m in self.sent if m.sid != sid]
+        self.deleted.append(sid)
+        return web.Response(status=204)
 
     async def _list(self, request: web.Request) -> web.Response:
         self.lookups += 1

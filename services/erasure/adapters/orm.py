@@ -1,6 +1,19 @@
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -12,4 +25,73 @@ data_keys = Table(
     Column("wrapped_key", LargeBinary, nullable=True),  # NULL once shredded
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("shredded_at", DateTime(timezone=True), nullable=True),
+)
+
+# Data-subject requests. No personal data but the member's id, except `sealed_email`: the
+# address SendGrid's erasure API asks for, captured before membership forgets it, sealed with
+# the member's own data key (so unreadable once the key is shredded) and cleared on completion.
+privacy_requests = Table(
+    "privacy_requests",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False, index=True),
+    Column("subject_id", String(36), nullable=False, index=True),
+    Column("type", String(20), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("filed_by", String(100), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("original_due_date", Date, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("extended_months", Integer, nullable=False, default=0),
+    Column("extension_reason", Text, nullable=True),
+    Column("member_told_at", DateTime(timezone=True), nullable=True),
+    Column("identity_method", String(50), nullable=True),
+    Column("identity_attestation", Text, nullable=True),
+    Column("identity_verified_by", String(100), nullable=True),
+    Column("identity_verified_at", DateTime(timezone=True), nullable=True),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("certificate_head_hash", String(64), nullable=True),
+    Column("sealed_email", LargeBinary, nullable=True),
+    Index("ix_privacy_requests_org_status", "org_id", "status", "received_at"),
+)
+
+request_history = Table(
+    "request_history",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("request_id", String(36), nullable=False, index=True),
+    Column("org_id", String(36), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("note", Text, nullable=False, default=""),
+)
+
+# One row per (request, target): the state of the plan lives only here, so a restart resumes.
+erasure_tasks = Table(
+    "erasure_tasks",
+    metadata,
+    Column("request_id", String(36), nullable=False),
+    Column("target", String(50), nullable=False),
+    Column("org_id", String(36), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", String(200), nullable=True),
+    Column("outcome_json", Text, nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    PrimaryKeyConstraint("request_id", "target"),
+    Index("ix_erasure_tasks_due", "status", "next_attempt_at"),
+)
+
+certificate_entries = Table(
+    "certificate_entries",
+    metadata,
+    Column("request_id", String(36), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("org_id", String(36), nullable=False),
+    Column("canonical_json", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("request_id", "seq"),
 )

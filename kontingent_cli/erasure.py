@@ -1,0 +1,157 @@
+"""`kontingent erasure ...`: file an erasure for a member, follow it, and print and check its
+certificate (the hash chain is recomputed here, not taken on the service's word)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from privacy.v1 import requests_pb2 as pb
+from privacy.v1 import requests_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from kontingent_cli.output import (
+    JsonOpt,
+    KeyOpt,
+    OrgOpt,
+    err,
+    fail,
+    message,
+    org_session,
+    print_json,
+    rpc,
+)
+from services.erasure.domain.certificate import Entry, verify
+
+erasure_app = typer.Typer(
+    help="Erasure requests: file, follow, prove (the key is shredded last).", no_args_is_help=True
+)
+
+
+def requests_call(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
+    session = org_session(org, api_key)
+    with session.channel("erasure") as channel:
+        stub = requests_pb2_grpc.PrivacyRequestsStub(channel)
+        return rpc(lambda: session.call(getattr(stub, method), request))
+
+
+def _show(request: pb.PrivacyRequest, as_json: bool) -> None:
+    if as_json:
+        print_json(message(request))
+        return
+    console = Console()
+    summary = Table(show_header=False)
+    due = request.due_date + (
+        f" (extended {request.extended_months} month(s): {request.extension_reason})"
+        if request.extended_months
+        else ""
+    )
+    for label, value in [
+        ("request id", request.request_id),
+        ("member", request.subject_id),
+        ("type", request.type),
+        ("status", request.status),
+        ("filed by", request.filed_by),
+        ("received", request.received_at.ToJsonString()),
+        ("due", due),
+        (
+            "identity",
+            f"{request.identity_method} by {request.identity_verified_by}"
+            if request.identity_method
+            else "not verified",
+        ),
+    ]:
+        summary.add_row(label, value)
+    console.print(summary)
+    if request.targets:
+        targets = Table("target", "status", "attempts", "last error", "outcome")
+        for t in request.targets:
+            targets.add_row(t.target, t.status, str(t.attempts), t.last_error, t.outcome)
+        console.print(targets)
+    history = Table("when", "status", "by", "note")
+    for h in request.history:
+        history.add_row(h.at.ToJsonString(), h.status, h.actor, h.note)
+    console.print(history)
+
+
+@erasure_app.command("request")
+def erasure_request(
+    member: Annotated[str, typer.Option("--member", help="The member to erase.")],
+    attestation: Annotated[
+        str, typer.Option(help="How you, the admin, checked it is the member asking.")
+    ] = "identity checked by the org's admin",
+    method: Annotated[str, typer.Option(help="e.g. admin-attestation, bankid")] = (
+        "admin-attestation"
+    ),
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """File an erasure for a member and record your identity check: it starts at once."""
+    filed = requests_call(
+        org, api_key, "FileRequest", pb.FileRequestRequest(subject_id=member, type="erasure")
+    )
+    verified = requests_call(
+        org,
+        api_key,
+        "VerifyIdentity",
+        pb.VerifyIdentityRequest(
+            request_id=filed.request_id, method=method, attestation=attestation
+        ),
+    )
+    _show(verified, as_json)
+
+
+@erasure_app.command("status")
+def erasure_status(
+    request_id: str, org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """A request's status, its targets' progress and its history."""
+    _show(requests_call(org, api_key, "GetRequest", pb.RequestRef(request_id=request_id)), as_json)
+
+
+@erasure_app.command("certificate")
+def erasure_certificate(
+    request_id: str, org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Print a completed erasure's certificate and verify its hash chain (exit 1 if broken)."""
+    found = requests_call(org, api_key, "GetCertificate", pb.RequestRef(request_id=request_id))
+    entries = [Entry(e.canonical_json, e.hash) for e in found.entries]
+    problems = verify(entries, found.head_hash)
+    bodies = [json.loads(e.canonical_json) for e in entries]
+    if as_json:
+        print_json(
+            {
+                "request_id": found.request_id,
+                "head_hash": found.head_hash,
+                "verified": not problems,
+                "problems": problems,
+                "entries": [
+                    {"entry": b, "hash": e.hash} for b, e in zip(bodies, entries, strict=True)
+                ],
+            }
+        )
+    else:
+        table = Table("#", "target", "action", "removed", "kept (basis, until)", "when", "hash")
+        for body, entry in zip(bodies, entries, strict=True):
+            table.add_row(
+                str(body.get("seq")),
+                body.get("target", ""),
+                body.get("action", ""),
+                ", ".join(f"{r['category']} {r['count']}" for r in body.get("removed", [])),
+                ", ".join(
+                    f"{k['category']} {k['count']} ({k['legal_basis']}, {k['delete_after']})"
+                    for k in body.get("kept", [])
+                ),
+                body.get("at", ""),
+                entry.hash[:12],
+            )
+        Console().print(table)
+    if problems:
+        for problem in problems:
+            err.print(f"[red]{problem}[/red]")
+        raise fail("the certificate does NOT verify: it was changed after it was issued")
+    if not as_json:
+        Console().print(f"verified: {len(entries)} entries chained, head {found.head_hash}")

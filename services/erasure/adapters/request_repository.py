@@ -1,0 +1,157 @@
+"""Queries on data-subject requests, their history, erasure tasks and certificates, inside
+the caller's transaction. Org-facing reads filter by org; the pipeline's own reads do not
+(row-level security on PostgreSQL is the backstop either way)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.erasure.adapters.orm import (
+    certificate_entries,
+    erasure_tasks,
+    privacy_requests,
+    request_history,
+)
+from services.erasure.domain.plan import DONE, STUCK_AFTER
+from services.erasure.domain.requests import OPEN_STATUSES
+
+R = privacy_requests.c
+T = erasure_tasks.c
+
+
+class RequestRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, values: dict[str, Any]) -> None:
+        await self.session.execute(insert(privacy_requests).values(**values))
+
+    async def get(self, request_id: str, org_id: str | None = None) -> Row | None:
+        query = select(privacy_requests).where(R.id == request_id)
+        if org_id is not None:
+            query = query.where(R.org_id == org_id)
+        return (await self.session.execute(query)).first()
+
+    async def open_of_subject(self, org_id: str, subject_id: str, type_: str) -> Row | None:
+        return (
+            await self.session.execute(
+                select(privacy_requests).where(
+                    R.org_id == org_id,
+                    R.subject_id == subject_id,
+                    R.type == type_,
+                    R.status.in_(OPEN_STATUSES),
+                )
+            )
+        ).first()
+
+    async def page(
+        self, org_id: str, status: str, type_: str, offset: int, limit: int
+    ) -> list[Row]:
+        query = select(privacy_requests).where(R.org_id == org_id)
+        if status:
+            query = query.where(R.status == status)
+        if type_:
+            query = query.where(R.type == type_)
+        query = query.order_by(R.received_at.desc(), R.id).offset(offset).limit(limit)
+        return list((await self.session.execute(query)).all())
+
+    async def change(self, request_id: str, **values: Any) -> None:
+        await self.session.execute(
+            update(privacy_requests).where(R.id == request_id).values(**values)
+        )
+
+    async def record(
+        self, request: Row | dict[str, Any], status: str, at: datetime, actor: str, note: str = ""
+    ) -> None:
+        ids = request if isinstance(request, dict) else request._mapping
+        await self.session.execute(
+            insert(request_history).values(
+                request_id=ids["id"],
+                org_id=ids["org_id"],
+                status=status,
+                at=at,
+                actor=actor,
+                note=note,
+            )
+        )
+
+    async def history(self, request_id: str) -> list[Row]:
+        return list(
+            (
+                await self.session.execute(
+                    select(request_history)
+                    .where(request_history.c.request_id == request_id)
+                    .order_by(request_history.c.seq)
+                )
+            ).all()
+        )
+
+    async def add_tasks(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self.session.execute(insert(erasure_tasks), list(rows))
+
+    async def tasks(self, request_id: str) -> list[Row]:
+        return list(
+            (
+                await self.session.execute(
+                    select(erasure_tasks).where(T.request_id == request_id).order_by(T.position)
+                )
+            ).all()
+        )
+
+    async def change_task(self, request_id: str, target: str, **values: Any) -> None:
+        await self.session.execute(
+            update(erasure_tasks)
+            .where(T.request_id == request_id, T.target == target)
+            .values(**values)
+        )
+
+    async def requests_with_due_tasks(self, now: datetime, limit: int) -> list[str]:
+        return list(
+            (
+                await self.session.scalars(
+                    select(T.request_id)
+                    .where(T.status != DONE, T.next_attempt_at <= now)
+                    .group_by(T.request_id)
+                    .order_by(func.min(T.next_attempt_at))
+                    .limit(limit)
+                )
+            ).all()
+        )
+
+    async def add_certificate(self, rows: Sequence[dict[str, Any]]) -> None:
+        await self.session.execute(insert(certificate_entries), list(rows))
+
+    async def certificate(self, request_id: str) -> list[Row]:
+        return list(
+            (
+                await self.session.execute(
+                    select(certificate_entries)
+                    .where(certificate_entries.c.request_id == request_id)
+                    .order_by(certificate_entries.c.seq)
+                )
+            ).all()
+        )
+
+    async def open_requests(self) -> list[Row]:
+        """Every open request's type, receipt and due date, across orgs (for the gauges)."""
+        return list(
+            (
+                await self.session.execute(
+                    select(R.type, R.received_at, R.due_date).where(R.status.in_(OPEN_STATUSES))
+                )
+            ).all()
+        )
+
+    async def stuck_targets(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(T.target, func.count())
+            .where(T.status != DONE, T.attempts >= STUCK_AFTER)
+            .group_by(T.target)
+        )
+        return {target: count for target, count in rows.all()}

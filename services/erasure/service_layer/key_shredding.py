@@ -1,0 +1,29 @@
+"""The last target of every erasure: the member's data key, held in this service."""
+
+from __future__ import annotations
+
+from services.common.timestamps import iso
+from services.erasure.domain.certificate import KEY_SHREDDED
+from services.erasure.domain.outcomes import TargetResult
+from services.erasure.service_layer.keyring import Keyring
+from services.erasure.service_layer.targets import TargetJob
+
+
+class KeyShredding:
+    def __init__(self, keyring: Keyring) -> None:
+        self.keyring = keyring
+
+    async def erase(self, job: TargetJob) -> TargetResult:
+        shredded_at, already = await self.keyring.shred(job.subject_id, job.org_id)
+        return TargetResult(
+            removed=[
+                {
+                    "category": "data-key",
+                    "description": "the member's data key: every sealed copy, in backups and "
+                    "logs too, is unreadable",
+                    "count": 1,
+                }
+            ],
+            note=f"shredded at {iso(shredded_at)}" + (" (before this request)" if already else ""),
+            action=KEY_SHREDDED,
+        )

@@ -1,0 +1,229 @@
+"""Data-subject request use cases for an org's admins: file, read, list, verify the identity,
+extend the deadline, read the certificate. A verified erasure is announced on
+privacy.erasure-requested.v1 in the same transaction (outbox)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from privacy.v1 import events_pb2
+from sqlalchemy.engine import Row
+
+from services.common.db.engine import Database
+from services.common.envelope import new_envelope
+from services.common.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    Unimplemented,
+)
+from services.common.grpc.auth import Principal
+from services.common.outbox import add_event
+from services.common.sealing import seal_with
+from services.common.topics import ERASURE_REQUESTED
+from services.erasure.adapters.request_repository import RequestRepository
+from services.erasure.domain import requests as rules
+from services.erasure.service_layer.keyring import Keyring
+
+MAX_PAGE = 200
+DEFAULT_PAGE = 50
+MAX_ID = 36
+MAX_METHOD = 50
+
+
+class Contacts(Protocol):
+    async def email_of(self, org_id: str, member_id: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class RequestView:
+    request: Row
+    history: list[Row]
+    tasks: list[Row]
+
+
+def _required(value: str, limit: int) -> str | None:
+    if not value.strip():
+        return "required"
+    return f"at most {limit} characters" if len(value) > limit else None
+
+
+class PrivacyRequests:
+    def __init__(
+        self,
+        database: Database,
+        keyring: Keyring,
+        contacts: Contacts,
+        on_committed: Callable[[], None] = lambda: None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.database = database
+        self.keyring = keyring
+        self.contacts = contacts
+        self.on_committed = on_committed
+        self.now = now
+
+    async def file(self, who: Principal, subject_id: str, type_: str) -> RequestView:
+        errors = {}
+        if problem := _required(subject_id, MAX_ID):
+            errors["subject_id"] = problem
+        if type_ not in rules.TYPES:
+            errors["type"] = f"one of {', '.join(rules.TYPES)}"
+        if errors:
+            raise InvalidArgument(errors)
+        if type_ not in rules.EXECUTED_TYPES:
+            raise Unimplemented(f"{type_}: not built yet; {rules.NOT_BUILT[type_]}")
+        state = await self.keyring.state(subject_id)
+        if state is None or state.org_id != who.org_id:
+            raise NotFound(f"no member {subject_id}")
+        if state.shredded_at is not None:
+            raise FailedPrecondition(f"member {subject_id} was already erased")
+        received = self.now()
+        due = rules.due_date(received)
+        values = {
+            "id": str(uuid.uuid4()),
+            "org_id": who.org_id,
+            "subject_id": subject_id,
+            "type": type_,
+            "status": rules.RECEIVED,
+            "filed_by": who.actor,
+            "received_at": received,
+            "original_due_date": due,
+            "due_date": due,
+            "extended_months": 0,
+        }
+        async with self.database.transaction() as session:
+            repo = RequestRepository(session)
+            existing = await repo.open_of_subject(who.org_id, subject_id, type_)
+            if existing is not None:
+                raise AlreadyExists(f"an open {type_} request exists: {existing.id}", existing.id)
+            await repo.add(values)
+            await repo.record(values, rules.RECEIVED, received, who.actor)
+        return await self.get(who.org_id, values["id"])
+
+    async def get(self, org_id: str, request_id: str) -> RequestView:
+        if problem := _required(request_id, MAX_ID):
+            raise InvalidArgument({"request_id": problem})
+        async with self.database.sessions() as session:
+            repo = RequestRepository(session)
+            found = await repo.get(request_id, org_id)
+            if found is None:
+                raise NotFound(f"no request {request_id}")
+            return RequestView(found, await repo.history(request_id), await repo.tasks(request_id))
+
+    async def list(
+        self, org_id: str, status: str, type_: str, page_size: int, page_token: str
+    ) -> tuple[list[RequestView], str]:
+        errors = {}
+        if status and status not in rules.STATUSES:
+            errors["status"] = f"one of {', '.join(rules.STATUSES)}"
+        if type_ and type_ not in rules.TYPES:
+            errors["type"] = f"one of {', '.join(rules.TYPES)}"
+        if not 0 <= page_size <= MAX_PAGE:
+            errors["page_size"] = f"between 1 and {MAX_PAGE} (0: {DEFAULT_PAGE})"
+        if page_token and not page_token.isdigit():
+            errors["page_token"] = "not a token this service issued"
+        if errors:
+            raise InvalidArgument(errors)
+        size, offset = page_size or DEFAULT_PAGE, int(page_token or 0)
+        async with self.database.sessions() as session:
+            repo = RequestRepository(session)
+            rows = await repo.page(org_id, status, type_, offset, size + 1)
+            views = [
+                RequestView(r, await repo.history(r.id), await repo.tasks(r.id))
+                for r in rows[:size]
+            ]
+        return views, str(offset + size) if len(rows) > size else ""
+
+    async def verify_identity(
+        self, who: Principal, request_id: str, method: str, attestation: str
+    ) -> RequestView:
+        errors = {}
+        if problem := _required(method, MAX_METHOD):
+            errors["method"] = problem
+        if problem := _required(attestation, rules.MAX_TEXT):
+            errors["attestation"] = problem
+        if errors:
+            raise InvalidArgument(errors)
+        request = (await self.get(who.org_id, request_id)).request
+        rules.require_transition(request.status, rules.IDENTITY_VERIFIED)
+        sealed = await self._sealed_email(request) if request.type == "erasure" else None
+        at = self.now()
+        async with self.database.transaction() as session:
+            repo = RequestRepository(session)
+            current = await repo.get(request_id, who.org_id)
+            if current is None or current.status != request.status:
+                raise FailedPrecondition(f"request {request_id} changed meanwhile; try again")
+            await repo.change(
+                request_id,
+                status=rules.IDENTITY_VERIFIED,
+                identity_method=method.strip(),
+                identity_attestation=attestation.strip(),
+                identity_verified_by=who.actor,
+                identity_verified_at=at,
+                sealed_email=sealed,
+            )
+            await repo.record(request, rules.IDENTITY_VERIFIED, at, who.actor, method.strip())
+            if request.type == "erasure":
+                await add_event(
+                    session,
+                    ERASURE_REQUESTED,
+                    new_envelope(
+                        "privacy.erasure-requested",
+                        events_pb2.ErasureRequested(request_id=request_id),
+                        org_id=request.org_id,
+                        subject_id=request.subject_id,
+                    ),
+                )
+        self.on_committed()
+        return await self.get(who.org_id, request_id)
+
+    async def _sealed_email(self, request: Row) -> bytes | None:
+        """The address SendGrid's erasure asks for, taken now, before membership forgets it,
+        and sealed with the member's own key, which the erasure shreds last."""
+        email = await self.contacts.email_of(request.org_id, request.subject_id)
+        if email is None:
+            return None
+        key = await self.keyring.get(request.subject_id)
+        return seal_with(key.key, request.subject_id, "email", email)
+
+    async def extend(
+        self, who: Principal, request_id: str, months: int, reason: str, member_told: bool
+    ) -> RequestView:
+        request = (await self.get(who.org_id, request_id)).request
+        at = self.now()
+        extension = rules.extend(
+            original_due=request.original_due_date,
+            already_extended=request.extended_months,
+            status=request.status,
+            months=months,
+            reason=reason,
+            member_told=member_told,
+            today=rules.oslo_date(at),
+        )
+        async with self.database.transaction() as session:
+            repo = RequestRepository(session)
+            await repo.change(
+                request_id,
+                due_date=extension.new_due_date,
+                extended_months=extension.months,
+                extension_reason=extension.reason,
+                member_told_at=at,
+            )
+            note = f"deadline extended by {months} month(s) to {extension.new_due_date}"
+            await repo.record(request, request.status, at, who.actor, note)
+        return await self.get(who.org_id, request_id)
+
+    async def certificate(self, org_id: str, request_id: str) -> tuple[Row, list[Row]]:
+        request = (await self.get(org_id, request_id)).request
+        if request.status != rules.COMPLETED:
+            raise FailedPrecondition(
+                f"request {request_id} is {request.status}: no certificate yet"
+            )
+        async with self.database.sessions() as session:
+            return request, await RequestRepository(session).certificate(request_id)

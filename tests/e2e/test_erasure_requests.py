@@ -1,0 +1,48 @@
+"""An erasure request through the CLI against the four services: filed and verified by the
+org's admin, driven by the erasure service through every store to the key, with a certificate
+that verifies; the member is gone from membership."""
+
+from __future__ import annotations
+
+import pytest
+
+from kontingent_cli.devstack import Stack
+from tests.e2e.helpers import cli, cli_json, create_org, emails_to, register, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_erasure_request_completes_with_a_certificate_that_verifies(stack: Stack) -> None:
+    org = create_org(stack, "Bergen Roklubb", "950000007")
+    member = register(stack, org, "Siri Havn", "siri.havn@example.no", "91234570")
+    wait_until(lambda: emails_to(stack, "siri.havn@example.no"), what="welcome email")
+    member_id, org_id = member["member_id"], org["org_id"]
+
+    filed = cli_json(stack, "erasure", "request", "--org", org_id, "--member", member_id)
+    assert filed["status"] == "identity_verified"
+    assert filed["identity_method"] == "admin-attestation"
+
+    def completed() -> dict | None:
+        status = cli_json(stack, "erasure", "status", filed["request_id"], "--org", org_id)
+        return status if status["status"] == "completed" else None
+
+    done = wait_until(completed, timeout_s=60, what="the erasure to complete")
+    assert [t["target"] for t in done["targets"]][-1] == "keyring"
+    assert {t["status"] for t in done["targets"]} == {"done"}
+    assert [h["status"] for h in done["history"]] == [
+        "received",
+        "identity_verified",
+        "in_progress",
+        "completed",
+    ]
+
+    certificate = cli_json(stack, "erasure", "certificate", filed["request_id"], "--org", org_id)
+    assert certificate["verified"] and not certificate["problems"]
+    assert certificate["entries"][-1]["entry"]["action"] == "key-shredded"
+    printed = cli(stack, "erasure", "certificate", filed["request_id"], "--org", org_id)
+    assert printed.returncode == 0 and "verified: 7 entries" in printed.stdout
+
+    gone = cli(stack, "member", "get", member_id, "--org", org_id)
+    assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
+    again = cli(stack, "erasure", "request", "--org", org_id, "--member", member_id)
+    assert again.returncode == 1 and "already erased" in again.stderr

@@ -1,0 +1,177 @@
+"""The erasure pipeline end to end inside the erasure service: a verified request is announced
+through the outbox and the real broker, planned by the idempotent consumer, and driven through
+every target (the three stores over gRPC, Stripe through billing's receipt, SendGrid and
+Twilio on their loopback servers through the official SDKs, the key last) to a certificate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import update
+
+from services.common.errors import FailedPrecondition, NotFound, Unimplemented
+from services.common.grpc.auth import Principal
+from services.common.timestamps import as_utc
+from services.erasure.adapters.orm import certificate_entries
+from services.erasure.domain.certificate import Entry, verify
+from services.erasure.domain.plan import DONE, STUCK_AFTER
+from services.erasure.service_layer.request_metrics import RequestMetrics
+from tests.integration.test_erasure_pipeline_support import (
+    ADMIN,
+    EMAIL,
+    Pipeline,
+    pipeline,
+    task,
+)
+
+__all__ = ["pipeline"]  # a fixture
+
+
+def failures(target: str) -> float:
+    return REGISTRY.get_sample_value("erasure_target_failures_total", {"target": target}) or 0.0
+
+
+async def _certificate(p: Pipeline, request_id: str) -> tuple[list[Entry], str]:
+    request, rows = await p.requests.certificate(ADMIN.org_id, request_id)
+    return [Entry(r.canonical_json, r.hash) for r in rows], request.certificate_head_hash
+
+
+async def test_a_subprocessor_failing_five_times_then_succeeding_ends_completed(
+    pipeline: Pipeline,
+) -> None:
+    member = await pipeline.member()
+    pipeline.twilio.faults.server_errors = 5
+    before = failures("twilio")
+    view = await pipeline.file_and_verify(member)
+    assert view.request.status == "in_progress"
+    assert [h.status for h in view.history] == ["received", "identity_verified", "in_progress"]
+
+    done = await pipeline.drive(view.request.id, lambda v: v.request.status == "completed")
+
+    assert task(done, "twilio").attempts == 6
+    assert failures("twilio") - before == 5
+    assert pipeline.twilio.deleted == [pipeline.sms_sid]
+    assert pipeline.sendgrid.erased == [EMAIL]
+    assert done.request.sealed_email is None  # the captured address is gone too
+    assert [h.status for h in done.history][-1] == "completed"
+    entries, head = await _certificate(pipeline, done.request.id)
+    assert verify(entries, head) == []
+    actions = {
+        json.loads(e.canonical_json)["target"]: json.loads(e.canonical_json)["action"]
+        for e in entries
+    }
+    assert actions == {
+        "membership": "deleted",
+        "billing": "pseudonymised",
+        "notify": "deleted",
+        "stripe": "deleted",  # by billing's Erase: recorded, not called twice
+        "sendgrid": "deleted",
+        "twilio": "deleted",
+        "keyring": "key-shredded",
+    }
+    assert all(len(store.calls) == 1 for store in pipeline.stores.values())
+
+
+async def test_a_subprocessor_that_never_succeeds_leaves_the_request_open_and_alerting(
+    pipeline: Pipeline,
+) -> None:
+    member = await pipeline.member()
+    pipeline.twilio.faults.server_errors = 10_000
+    view = await pipeline.file_and_verify(member)
+
+    stuck = await pipeline.drive(
+        view.request.id, lambda v: task(v, "twilio").attempts > STUCK_AFTER
+    )
+
+    assert stuck.request.status == "in_progress"
+    assert task(stuck, "twilio").last_error == "twilio-20500"
+    assert task(stuck, "keyring").status != DONE
+    assert (await pipeline.keyring.state(member)).shredded_at is None  # type: ignore[union-attr]
+    await RequestMetrics(pipeline.db, ["twilio", "sendgrid"]).refresh()
+    assert REGISTRY.get_sample_value("erasure_targets_stuck", {"target": "twilio"}) == 1
+    assert REGISTRY.get_sample_value("erasure_targets_stuck", {"target": "sendgrid"}) == 0
+    assert REGISTRY.get_sample_value("erasure_requests_open", {"type": "erasure"}) == 1
+    with pytest.raises(FailedPrecondition, match="no certificate yet"):
+        await pipeline.requests.certificate(ADMIN.org_id, view.request.id)
+
+
+async def test_a_restart_mid_plan_resumes_where_it_stopped(pipeline: Pipeline) -> None:
+    member = await pipeline.member()
+    pipeline.twilio.faults.server_errors = 10_000
+    view = await pipeline.file_and_verify(member)
+    await pipeline.drive(view.request.id, lambda v: task(v, "twilio").attempts >= 2)
+
+    await pipeline.restart()
+    pipeline.twilio.faults.server_errors = 0
+    done = await pipeline.drive(view.request.id, lambda v: v.request.status == "completed")
+
+    assert all(len(store.calls) == 1 for store in pipeline.stores.values())  # not redone
+    assert pipeline.sendgrid.erased == [EMAIL]
+    entries, head = await _certificate(pipeline, done.request.id)
+    assert verify(entries, head) == []
+
+
+async def test_a_tampered_certificate_entry_fails_verification(pipeline: Pipeline) -> None:
+    member = await pipeline.member()
+    view = await pipeline.file_and_verify(member)
+    await pipeline.drive(view.request.id, lambda v: v.request.status == "completed")
+    entries, head = await _certificate(pipeline, view.request.id)
+    billing = next(e for e in entries if '"target":"billing"' in e.canonical_json)
+    seq = json.loads(billing.canonical_json)["seq"]
+
+    # Someone with the database rewrites billing's entry to claim nothing was kept.
+    forged = billing.canonical_json.replace('"action":"pseudonymised"', '"action":"deleted"')
+    async with pipeline.db.transaction() as session:
+        await session.execute(
+            update(certificate_entries)
+            .where(
+                certificate_entries.c.request_id == view.request.id,
+                certificate_entries.c.seq == seq,
+            )
+            .values(canonical_json=forged)
+        )
+
+    tampered, head = await _certificate(pipeline, view.request.id)
+    assert verify(tampered, head) == [
+        f"entry {seq}: its hash does not match its content",
+        f"entry {seq + 1}: does not chain to the previous entry",
+    ]
+
+
+async def test_the_key_is_shredded_only_after_every_other_target_answered(
+    pipeline: Pipeline,
+) -> None:
+    member = await pipeline.member()
+    pipeline.sendgrid.faults.server_errors = 3
+    view = await pipeline.file_and_verify(member)
+    waiting = await pipeline.drive(view.request.id, lambda v: task(v, "sendgrid").attempts >= 2)
+    assert task(waiting, "keyring").status != DONE
+    assert (await pipeline.keyring.state(member)).shredded_at is None  # type: ignore[union-attr]
+
+    done = await pipeline.drive(view.request.id, lambda v: v.request.status == "completed")
+
+    assert all(store.calls == [(member, True)] for store in pipeline.stores.values())
+    shredded = task(done, "keyring").finished_at
+    others = [as_utc(t.finished_at) for t in done.tasks if t.target != "keyring"]
+    assert as_utc(shredded) >= max(others)
+    assert [t.target for t in done.tasks][-1] == "keyring"
+
+
+async def test_requests_are_scoped_to_their_org_and_unbuilt_types_say_so(
+    pipeline: Pipeline,
+) -> None:
+    member = await pipeline.member()
+    with pytest.raises(Unimplemented, match="access: not built yet"):
+        await pipeline.requests.file(ADMIN, member, "access")
+    filed = await pipeline.requests.file(ADMIN, member, "erasure")
+    other = Principal(kind="org", org_id="org-b", scopes=ADMIN.scopes, key_id="key-2")
+    with pytest.raises(NotFound):
+        await pipeline.requests.get(other.org_id, filed.request.id)
+    with pytest.raises(NotFound):
+        await pipeline.requests.file(other, member, "erasure")
+    with pytest.raises(NotFound):
+        await pipeline.requests.verify_identity(other, filed.request.id, "bankid", "checked")
+    listed, _ = await pipeline.requests.list(ADMIN.org_id, "", "", 0, "")
+    assert [v.request.id for v in listed] == [filed.request.id]
