@@ -13,8 +13,10 @@ from services.common.grpc.directory import remote_api_key_resolver
 from services.common.runtime import Runtime
 from services.common.sealing import Sealer
 from services.notify.adapters.email_sandbox import SandboxEmailSender
+from services.notify.adapters.sms_sandbox import SandboxSms
 from services.notify.config import NotifySettings
 from services.notify.dispatching import add_dispatcher
+from services.notify.domain.content import EMAIL, SMS
 from services.notify.entrypoints.webhooks import (
     SendGridEvents,
     TwilioCallbacks,
@@ -23,7 +25,7 @@ from services.notify.entrypoints.webhooks import (
 from services.notify.messaging import NOTIFY_SERVICE, add_messaging
 from services.notify.messaging import POLICY as NOTIFY_POLICY
 from services.notify.service_layer.delivery_status import DeliveryStatus, membership_withdrawer
-from services.notify.service_layer.subject_store import MessageSubjectStore
+from services.notify.service_layer.subject_store import MessageSubjectStore, ProviderCopies
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -38,13 +40,18 @@ def bootstrap(settings: NotifySettings) -> Runtime:
         "keyring", settings.keyring_addr, token, runtime.metrics, settings.rpc_deadline_s
     )
     sealer = Sealer(keyring, settings.key_cache_ttl_s)
-    email = SandboxEmailSender(settings.sandbox_path, settings.from_email)
+    # The sandbox's files, one per message and channel, which erasure deletes (real providers'
+    # copies are deleted through their APIs by the erasure service).
+    sandbox_copies: dict[str, ProviderCopies] = {
+        EMAIL: SandboxEmailSender(settings.sandbox_path, settings.from_email),
+        SMS: SandboxSms(settings.sandbox_path, settings.twilio_from, settings.public_base_url),
+    }
     # Every message is queued (a QUEUED row) by the consumers and the org API here.
     add_notify_api = add_messaging(runtime, settings, sealer, membership)
     store = MessageSubjectStore(
         runtime.database,
         sealer,
-        email,
+        sandbox_copies,
         suppression_key=settings.suppression_key.get_secret_value().encode(),
     )
     add_delivery_webhooks(runtime, settings, membership)

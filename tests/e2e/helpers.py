@@ -127,12 +127,23 @@ def publish(stack: Stack, topic: TopicSpec, envelope: Envelope) -> None:
 
 def read_topic(bootstrap: str, topic: str) -> list[Any]:
     """Every record of every partition of a topic, from the beginning."""
+    return read_topics(bootstrap, [topic])
+
+
+def read_topics(bootstrap: str, topics: list[str]) -> list[Any]:
+    """Every record of every partition of the topics (those that exist), from the beginning:
+    one consumer for all, so the wait for the end is paid once, not once per topic."""
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=1500
     )
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        assigned = [TopicPartition(topic, p) for p in partitions]
+        assigned = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in consumer.partitions_for_topic(topic) or set()
+        ]
+        if not assigned:
+            return []
         consumer.assign(assigned)
         consumer.seek_to_beginning(*assigned)
         return list(consumer)

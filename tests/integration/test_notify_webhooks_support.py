@@ -80,11 +80,6 @@ class Directory(membership_pb2_grpc.InternalDirectoryServicer):
         return membership_pb2.Consents()
 
 
-class NoSandbox:
-    async def forget(self, message_id: str) -> bool:
-        return False
-
-
 @dataclass
 class Notify:
     client: TestClient

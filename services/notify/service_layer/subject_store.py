@@ -10,6 +10,7 @@ Twilio) for the erasure service to delete at the providers."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from services.common.db.engine import Database
@@ -23,7 +24,7 @@ from services.notify.domain.suppression import address_hash
 
 SEALED = ("recipient", "subject", "body")
 # Providers whose copies the erasure service deletes through their APIs; the sandbox's files
-# are deleted here (EmailSender.forget).
+# are deleted here (ProviderCopies.forget).
 PROVIDERS = (SENDGRID, TWILIO)
 
 
@@ -38,12 +39,13 @@ class MessageSubjectStore:
         self,
         database: Database,
         sealer: Sealer,
-        email: ProviderCopies,
+        copies: Mapping[str, ProviderCopies],
         suppression_key: bytes = b"",
     ) -> None:
+        """`copies`: per channel (email, sms), where the local copies of its messages are."""
         self.database = database
         self.sealer = sealer
-        self.email = email
+        self.copies = copies
         self.suppression_key = suppression_key
 
     async def export(self, org_id: str, subject_id: str) -> dict[str, Any]:
@@ -100,7 +102,13 @@ class MessageSubjectStore:
         async with self.database.transaction() as session:
             repo = Repository(session)
             rows = await repo.of_member(org_id, subject_id)
-            provider_copies = sum([await self.email.forget(row.id) for row in rows])
+            provider_copies = sum(
+                [
+                    await self.copies[row.channel].forget(row.id)
+                    for row in rows
+                    if row.channel in self.copies
+                ]
+            )
             provider_ids: defaultdict[str, list[str]] = defaultdict(list)
             for row in rows:
                 if row.provider in PROVIDERS and row.provider_ref:
@@ -122,7 +130,7 @@ class MessageSubjectStore:
             outcome.removed.append(
                 Removed(
                     "provider-copies",
-                    "the email provider's copies (sandbox files)",
+                    "the email and SMS providers' copies (sandbox files)",
                     provider_copies,
                 )
             )
