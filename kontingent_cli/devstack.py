@@ -29,7 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 SERVICES = ("erasure", "membership", "billing", "notify")  # erasure first: it holds the keys
 # Each service gets only the secrets it uses.
 SECRETS_OF = {
-    "erasure": ("INTERNAL_TOKEN", "KEK"),
+    "erasure": ("INTERNAL_TOKEN", "KEK", "LEDGER_KEY", "ADMIN_TOKEN"),
     "membership": ("INTERNAL_TOKEN", "ADMIN_TOKEN", "BLIND_INDEX_KEY"),
     "billing": ("INTERNAL_TOKEN", "PSEUDONYM_KEY", "STRIPE_WEBHOOK_SECRETS"),
     "notify": (
@@ -94,6 +94,7 @@ def new_secrets() -> dict[str, str]:
         "INTERNAL_TOKEN": secrets.token_urlsafe(32),
         "ADMIN_TOKEN": secrets.token_urlsafe(32),
         "BLIND_INDEX_KEY": secrets.token_urlsafe(32),
+        "LEDGER_KEY": secrets.token_urlsafe(32),
         "PSEUDONYM_KEY": secrets.token_urlsafe(32),
         "UNSUBSCRIBE_KEY": secrets.token_urlsafe(32),
         "SUPPRESSION_KEY": secrets.token_urlsafe(32),

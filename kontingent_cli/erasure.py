@@ -1,5 +1,6 @@
-"""`kontingent erasure ...`: file an erasure for a member, follow it, and print and check its
-certificate (the hash chain is recomputed here, not taken on the service's word)."""
+"""`kontingent erasure ...`: file a data-subject request for a member (an erasure, a
+restriction or an objection), follow it, print and check an erasure's certificate (the hash
+chain is recomputed here, not taken on the service's word), and list the sub-processors."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from typing import Annotated, Any
 
 import typer
 from privacy.v1 import requests_pb2 as pb
-from privacy.v1 import requests_pb2_grpc
+from privacy.v1 import requests_pb2_grpc, subprocessors_pb2, subprocessors_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from kontingent_cli.erasure_replay import erasure_replay
 from kontingent_cli.output import (
     JsonOpt,
     KeyOpt,
@@ -26,8 +28,11 @@ from kontingent_cli.output import (
 from services.erasure.domain.certificate import Entry, verify
 
 erasure_app = typer.Typer(
-    help="Erasure requests: file, follow, prove (the key is shredded last).", no_args_is_help=True
+    help="Data-subject requests (erasure, restriction, objection): file, follow, prove; and "
+    "the sub-processors.",
+    no_args_is_help=True,
 )
+REQUEST_TYPES = ("erasure", "restriction", "objection")
 
 
 def requests_call(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
@@ -51,7 +56,7 @@ def _show(request: pb.PrivacyRequest, as_json: bool) -> None:
     for label, value in [
         ("request id", request.request_id),
         ("member", request.subject_id),
-        ("type", request.type),
+        ("type", f"{request.type} ({request.purpose})" if request.purpose else request.type),
         ("status", request.status),
         ("filed by", request.filed_by),
         ("received", request.received_at.ToJsonString()),
@@ -78,7 +83,17 @@ def _show(request: pb.PrivacyRequest, as_json: bool) -> None:
 
 @erasure_app.command("request")
 def erasure_request(
-    member: Annotated[str, typer.Option("--member", help="The member to erase.")],
+    member: Annotated[str, typer.Option("--member", help="The member asking.")],
+    type_: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            help="erasure, restriction (restrict processing) or objection (needs --purpose)",
+        ),
+    ] = "erasure",
+    purpose: Annotated[
+        str, typer.Option(help="An objection's purpose key, e.g. marketing, newsletter.")
+    ] = "",
     attestation: Annotated[
         str, typer.Option(help="How you, the admin, checked it is the member asking.")
     ] = "identity checked by the org's admin",
@@ -89,9 +104,15 @@ def erasure_request(
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """File an erasure for a member and record your identity check: it starts at once."""
+    """File a request for a member and record your identity check: it starts at once (a
+    restriction or objection is set at membership; an erasure reaches every target)."""
+    if type_ not in REQUEST_TYPES:
+        raise typer.BadParameter(f"one of {', '.join(REQUEST_TYPES)}", param_hint="--type")
     filed = requests_call(
-        org, api_key, "FileRequest", pb.FileRequestRequest(subject_id=member, type="erasure")
+        org,
+        api_key,
+        "FileRequest",
+        pb.FileRequestRequest(subject_id=member, type=type_, purpose=purpose),
     )
     verified = requests_call(
         org,
@@ -155,3 +176,45 @@ def erasure_certificate(
         raise fail("the certificate does NOT verify: it was changed after it was issued")
     if not as_json:
         Console().print(f"verified: {len(entries)} entries chained, head {found.head_hash}")
+
+
+@erasure_app.command("subprocessors")
+def erasure_subprocessors(
+    org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The sub-processors members' data goes to: purpose, location, transfer basis, DPA."""
+    session = org_session(org, api_key)
+    with session.channel("erasure") as channel:
+        stub = subprocessors_pb2_grpc.SubprocessorsStub(channel)
+        found = rpc(
+            lambda: session.call(
+                stub.ListSubprocessors, subprocessors_pb2.ListSubprocessorsRequest()
+            )
+        )
+    if as_json:
+        print_json(message(found))
+        return
+    table = Table(
+        "name",
+        "purpose",
+        "data",
+        "location",
+        "transfer basis",
+        "DPA",
+        "erasure target",
+        title=f"sub-processors, version {found.version} (changed {found.last_changed})",
+    )
+    for s in found.subprocessors:
+        table.add_row(
+            s.name,
+            s.purpose,
+            ", ".join(s.data_categories),
+            s.location,
+            s.transfer_basis,
+            s.dpa_url,
+            s.erasure_target,
+        )
+    Console().print(table)
+
+
+erasure_app.command("replay")(erasure_replay)

@@ -6,10 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
-from privacy.v1 import keyring_pb2_grpc, requests_pb2_grpc
+from privacy.v1 import (
+    keyring_pb2_grpc,
+    ledger_pb2_grpc,
+    requests_pb2_grpc,
+    subprocessors_pb2_grpc,
+)
 
 from services.common.grpc.auth import (
+    SCOPE_ADMIN,
     SCOPE_INTERNAL,
+    SCOPE_ORG_ADMIN,
     SCOPE_PRIVACY,
     Authenticator,
     data_subject_policy,
@@ -21,22 +28,29 @@ from services.common.runtime import Runtime
 from services.common.topics import ERASURE_REQUESTED
 from services.erasure.adapters.key_store import KeyStore
 from services.erasure.adapters.membership_contacts import MembershipContacts
+from services.erasure.adapters.membership_flags import MembershipFlags
 from services.erasure.adapters.targets.sendgrid_recipient import (
     SendGridConfig,
     SendGridRecipientTarget,
 )
 from services.erasure.adapters.targets.twilio_messages import TwilioConfig, TwilioMessagesTarget
 from services.erasure.config import ErasureSettings
+from services.erasure.domain.requests import MEMBERSHIP_TARGETS
 from services.erasure.entrypoints.grpc_keyring import KeyringServicer
+from services.erasure.entrypoints.grpc_ledger import ErasureLedgerServicer
 from services.erasure.entrypoints.grpc_requests import PrivacyRequestsServicer
+from services.erasure.entrypoints.grpc_subprocessors import SubprocessorsServicer
 from services.erasure.registry import erasure_targets
 from services.erasure.service_layer.erasure_runner import ErasureRunner
 from services.erasure.service_layer.key_shredding import KeyShredding
 from services.erasure.service_layer.keyring import Keyring
+from services.erasure.service_layer.membership_requests import MembershipRequestRunner
 from services.erasure.service_layer.planning import ErasurePlanner
+from services.erasure.service_layer.replay import LedgerReplay
 from services.erasure.service_layer.request_metrics import RequestMetrics
 from services.erasure.service_layer.requests import PrivacyRequests
 from services.erasure.service_layer.subject_store import KeyringSubjectStore
+from services.erasure.subprocessors import load_subprocessors
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 INTERNAL = frozenset({SCOPE_INTERNAL})
@@ -53,7 +67,11 @@ REQUEST_METHODS = (
 
 def bootstrap(settings: ErasureSettings) -> Runtime:
     runtime = Runtime(settings, MIGRATIONS)
-    keyring = Keyring(KeyStore(runtime.database), settings.kek_bytes)
+    keyring = Keyring(
+        KeyStore(runtime.database),
+        settings.kek_bytes,
+        settings.ledger_key.get_secret_value().encode(),
+    )
     token = settings.internal_token.get_secret_value()
     stores = {
         name: ServiceClient(name, addr, token, runtime.metrics, settings.rpc_deadline_s)
@@ -64,19 +82,41 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
         )
     }
     _erasure_pipeline(settings, runtime, keyring, stores)
+    rights = MembershipRequestRunner(
+        runtime.database,
+        MembershipFlags(stores["membership"]),
+        backoff_base_s=settings.erasure_backoff_base_s,
+        backoff_cap_s=settings.erasure_backoff_cap_s,
+        deadline_s=settings.erasure_target_deadline_s,
+        idle_s=settings.erasure_poll_s,
+    )
+    runtime.every("erasure.rights-runner", 0.0, rights.next_pass)
+
+    def committed() -> None:
+        runtime.relay.wake()
+        rights.wake()  # a verified restriction or objection is applied at once
+
     requests = PrivacyRequests(
         runtime.database,
         keyring,
         MembershipContacts(stores["membership"]),
-        on_committed=runtime.relay.wake,
+        on_committed=committed,
     )
+    subprocessors = SubprocessorsServicer(load_subprocessors())
 
     def add_servicers(server: grpc.aio.Server) -> None:
         keyring_pb2_grpc.add_KeyringServicer_to_server(KeyringServicer(keyring), server)
         requests_pb2_grpc.add_PrivacyRequestsServicer_to_server(
             PrivacyRequestsServicer(requests), server
         )
+        subprocessors_pb2_grpc.add_SubprocessorsServicer_to_server(subprocessors, server)
         add_data_subject_store(server, "erasure", KeyringSubjectStore(keyring))
+        ledger_pb2_grpc.add_ErasureLedgerServicer_to_server(
+            ErasureLedgerServicer(
+                LedgerReplay(runtime.database, keyring, stores["membership"], stores)
+            ),
+            server,
+        )
 
     policy = {
         **{
@@ -86,13 +126,26 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
         # `kontingent member erase` (the direct path, without a request) shreds the key itself.
         "/privacy.v1.Keyring/ShredKey": frozenset({SCOPE_INTERNAL, SCOPE_PRIVACY}),
         **{f"/privacy.v1.PrivacyRequests/{m}": PRIVACY for m in REQUEST_METHODS},
+        "/privacy.v1.Subprocessors/ListSubprocessors": frozenset({SCOPE_PRIVACY, SCOPE_ORG_ADMIN}),
         **data_subject_policy(),
+        # Re-applies every org's erasures after a restore: the platform's operators only.
+        "/privacy.v1.ErasureLedger/Replay": frozenset({SCOPE_ADMIN}),
     }
     runtime.serve_grpc(
         add_servicers,
-        ["privacy.v1.Keyring", "privacy.v1.PrivacyRequests", DATA_SUBJECT_SERVICE],
+        [
+            "privacy.v1.Keyring",
+            "privacy.v1.PrivacyRequests",
+            "privacy.v1.Subprocessors",
+            DATA_SUBJECT_SERVICE,
+            "privacy.v1.ErasureLedger",
+        ],
         policy,
-        Authenticator(token, remote_api_key_resolver(stores["membership"])),
+        Authenticator(
+            token,
+            remote_api_key_resolver(stores["membership"]),
+            admin_token=settings.admin_token.get_secret_value(),
+        ),
     )
     return runtime
 
@@ -147,7 +200,8 @@ def _erasure_pipeline(
     runtime.every(
         "erasure.request-metrics",
         settings.request_metrics_interval_s,
-        RequestMetrics(runtime.database, registry.order).refresh,
+        # The restriction and objection tasks too: a stuck one is as much a missed deadline.
+        RequestMetrics(runtime.database, [*registry.order, *MEMBERSHIP_TARGETS.values()]).refresh,
     )
     for client in stores.values():
         runtime.on_stop(client.close)

@@ -14,6 +14,11 @@ class ErasureSettings(ServiceSettings):
 
     # Key-encryption key (base64, 32 bytes). A KMS holds it in production.
     kek: SecretStr
+    # Keys the hashes that name erased members in the erasure ledger (never rotated: a new
+    # key would orphan every entry made under the old one).
+    ledger_key: SecretStr
+    # Platform operator's token: `kontingent erasure replay` (ErasureLedger.Replay).
+    admin_token: SecretStr
 
     # The stores the erasure pipeline drives (membership's address is common).
     billing_addr: str = "127.0.0.1:50052"

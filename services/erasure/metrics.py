@@ -1,7 +1,7 @@
 """The erasure service's own metrics (the mechanism metrics live in ServiceMetrics). Labels
 name request types and targets only: no org, member or address."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 KEYS_CREATED = Counter("erasure_keys_created_total", "Data keys created")
 KEYS_SHREDDED = Counter("erasure_keys_shredded_total", "Data keys shredded")
@@ -27,4 +27,22 @@ TARGETS_STUCK = Gauge(
     "erasure_targets_stuck",
     "Erasure tasks not done after 5 or more failed attempts: their requests stay open",
     ["target"],
+)
+
+REPLAY_RUNS = Counter(
+    "erasure_ledger_replays_total", "Erasure ledger replays, by outcome", ["outcome"]
+)
+REPLAY_DURATION = Histogram(
+    "erasure_ledger_replay_duration_seconds",
+    "How long one erasure ledger replay took",
+    buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800),
+)
+REPLAY_SUBJECTS = Counter(
+    "erasure_ledger_replay_subjects_total",
+    "Ledger subjects a replay found in a store: erased again, or already gone",
+    ["store", "outcome"],
+)
+REPLAY_KEYS_RESHREDDED = Counter(
+    "erasure_ledger_replay_keys_reshredded_total",
+    "Data keys a replay found live again and shredded",
 )

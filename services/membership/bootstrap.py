@@ -6,6 +6,7 @@ from pathlib import Path
 
 import grpc
 from membership.v1 import membership_pb2_grpc
+from privacy.v1 import ledger_pb2_grpc
 
 from services.common.grpc.auth import (
     SCOPE_ADMIN,
@@ -26,6 +27,7 @@ from services.membership.entrypoints.grpc_api import (
     InternalDirectoryServicer,
     MembershipServicer,
 )
+from services.membership.entrypoints.grpc_subject_index import SubjectIndexServicer
 from services.membership.service_layer.api_keys import ApiKeyHandlers
 from services.membership.service_layer.handlers import MembershipHandlers
 from services.membership.service_layer.lifecycle import MemberLifecycle
@@ -79,6 +81,11 @@ POLICY = {
         for scope, methods in METHODS_BY_SCOPE.items()
         for method in methods
     },
+    # The erasure service applies verified restriction and objection requests (naming the org).
+    **{
+        f"{API}{method}": frozenset({SCOPE_MEMBERS_WRITE, SCOPE_INTERNAL})
+        for method in ("SetRestriction", "SetObjection")
+    },
     **{
         f"{DIRECTORY}{method}": frozenset({SCOPE_INTERNAL})
         for method in (
@@ -90,6 +97,8 @@ POLICY = {
         )
     },
     **data_subject_policy(),
+    # The erasure service's ledger replay lists member ids to match them against the ledger.
+    "/privacy.v1.SubjectIndex/ListSubjects": frozenset({SCOPE_INTERNAL}),
 }
 
 
@@ -134,6 +143,9 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
         add_data_subject_store(
             server, "membership", MemberSubjectStore(handlers, runtime.database, sealer)
         )
+        ledger_pb2_grpc.add_SubjectIndexServicer_to_server(
+            SubjectIndexServicer(runtime.database), server
+        )
 
     runtime.serve_grpc(
         add_servicers,
@@ -141,6 +153,7 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
             "membership.v1.MembershipService",
             "membership.v1.InternalDirectory",
             DATA_SUBJECT_SERVICE,
+            "privacy.v1.SubjectIndex",
         ],
         POLICY,
         authenticator,

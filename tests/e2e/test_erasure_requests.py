@@ -46,3 +46,42 @@ def test_an_erasure_request_completes_with_a_certificate_that_verifies(stack: St
     assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
     again = cli(stack, "erasure", "request", "--org", org_id, "--member", member_id)
     assert again.returncode == 1 and "already erased" in again.stderr
+
+
+def test_restriction_and_objection_requests_are_set_at_membership(stack: Stack) -> None:
+    org = create_org(stack, "Tromsø Sjakklubb", "950000015")
+    member = register(stack, org, "Ola Fjell", "ola.fjell@example.no", "91234571")
+    member_id, org_id = member["member_id"], org["org_id"]
+
+    refused = cli(
+        stack, "erasure", "request", "--type", "objection", "--org", org_id, "--member", member_id
+    )
+    assert refused.returncode == 1 and "INVALID_ARGUMENT" in refused.stderr
+    assert "purpose" in refused.stderr
+
+    for args in (["--type", "restriction"], ["--type", "objection", "--purpose", "marketing"]):
+        filed = cli_json(stack, "erasure", "request", *args, "--org", org_id, "--member", member_id)
+
+        def completed(request_id: str = filed["request_id"]) -> dict | None:
+            status = cli_json(stack, "erasure", "status", request_id, "--org", org_id)
+            return status if status["status"] == "completed" else None
+
+        done = wait_until(completed, timeout_s=30, what=f"the {args[1]} to complete")
+        assert [h["status"] for h in done["history"]][-1] == "completed"
+
+    shown = cli_json(stack, "member", "get", member_id, "--org", org_id)
+    assert shown["restricted"] is True
+    assert shown["objections"] == ["marketing"]
+
+
+def test_the_subprocessors_are_listed(stack: Stack) -> None:
+    org = create_org(stack, "Hamar Skiklubb", "950000023")
+    listed = cli_json(stack, "erasure", "subprocessors", "--org", org["org_id"])
+    assert {s["erasure_target"] for s in listed["subprocessors"]} == {
+        "stripe",
+        "sendgrid",
+        "twilio",
+    }
+    assert listed["version"] >= 1 and listed["last_changed"]
+    printed = cli(stack, "erasure", "subprocessors", "--org", org["org_id"])
+    assert printed.returncode == 0 and "Stripe" in printed.stdout

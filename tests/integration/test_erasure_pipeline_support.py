@@ -59,6 +59,7 @@ from tests.loopback import twilio as twilio_loopback
 
 TOKEN = "internal-token-for-tests"
 KEK = os.urandom(32)
+LEDGER_KEY = os.urandom(32)
 ORG, OTHER_ORG = "org-a", "org-b"
 EMAIL = "kari.nordmann@example.no"
 ADMIN = Principal(kind="org", org_id=ORG, scopes=frozenset({SCOPE_PRIVACY}), key_id="key-1")
@@ -106,6 +107,7 @@ class Pipeline:
     consumer: EventConsumer
     read_topic: TopicReader
     restart: Callable[[], Any]
+    clients: dict[str, ServiceClient] = field(default_factory=dict)  # the stores', over gRPC
 
     async def member(self) -> str:
         member_id = str(uuid.uuid4())
@@ -156,7 +158,7 @@ async def pipeline(
     provision(broker, (ERASURE_REQUESTED,))
     db = Database(database_url, tenant=current_tenant)
     await upgrade_to_head(db, SERVICES_DIR / "erasure" / "migrations")
-    keyring = Keyring(KeyStore(db), KEK)
+    keyring = Keyring(KeyStore(db), KEK, LEDGER_KEY)
     metrics = ServiceMetrics("test", registry=CollectorRegistry())
     twilio = twilio_loopback.TwilioLoopback()
     sendgrid = sendgrid_loopback.SendGridLoopback()
@@ -227,6 +229,7 @@ async def pipeline(
         consumer,
         read_topic,
         restart=lambda: None,
+        clients=clients,
     )
 
     async def restart() -> None:
@@ -234,7 +237,7 @@ async def pipeline(
         memory but the stand-ins."""
         await state.db.close()
         state.db = Database(database_url, tenant=current_tenant)
-        state.keyring = Keyring(KeyStore(state.db), KEK)
+        state.keyring = Keyring(KeyStore(state.db), KEK, LEDGER_KEY)
         for store in stores.values():
             store.keyring = state.keyring
         _, state.runner = _runner(state.db, state.keyring, clients, sg, tw)

@@ -19,11 +19,13 @@ from services.common.timestamps import to_timestamp
 from services.erasure.adapters.key_store import KeyStore
 from services.erasure.adapters.orm import data_keys
 from services.erasure.domain.keyring import subject_hash
+from services.erasure.domain.ledger import DIRECT
 from services.erasure.service_layer.keyring import Keyring
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "services" / "erasure" / "migrations"
 SUBJECT = "3f2b9c1e-7a4d-4e8b-9c0a-1d2e3f4a5b6c"
 ORG = "org-1"
+LEDGER_KEY = b"ledger-key-for-tests"
 
 
 @pytest.fixture
@@ -33,7 +35,7 @@ def kek() -> bytes:
 
 @pytest.fixture
 def keyring(database: Database, kek: bytes) -> Keyring:
-    return Keyring(KeyStore(database), kek)
+    return Keyring(KeyStore(database), kek, LEDGER_KEY)
 
 
 async def test_a_subject_always_gets_the_same_key(keyring: Keyring) -> None:
@@ -59,7 +61,7 @@ async def test_the_key_survives_a_restart(database: Database, keyring: Keyring, 
     issued = await keyring.get_or_create(SUBJECT, ORG)
     restarted = Database(str(database.url.render_as_string(hide_password=False)))
     try:
-        assert (await Keyring(KeyStore(restarted), kek).get(SUBJECT)).key == issued.key
+        assert (await Keyring(KeyStore(restarted), kek, LEDGER_KEY).get(SUBJECT)).key == issued.key
     finally:
         await restarted.close()
 
@@ -86,12 +88,12 @@ async def test_the_key_cannot_be_read_with_another_kek(
 ) -> None:
     await keyring.get_or_create(SUBJECT, ORG)
     with pytest.raises(InvalidTag):
-        await Keyring(KeyStore(database), os.urandom(32)).get(SUBJECT)
+        await Keyring(KeyStore(database), os.urandom(32), LEDGER_KEY).get(SUBJECT)
 
 
 async def test_a_shredded_key_is_gone_for_good(keyring: Keyring) -> None:
     await keyring.get_or_create(SUBJECT, ORG)
-    shredded_at, already = await keyring.shred(SUBJECT, ORG)
+    shredded_at, already = await keyring.shred(SUBJECT, ORG, DIRECT)
     assert already is False
 
     with pytest.raises(FailedPrecondition):
@@ -105,8 +107,8 @@ async def test_a_shredded_key_is_gone_for_good(keyring: Keyring) -> None:
 
 async def test_shredding_twice_reports_the_first_shredding(keyring: Keyring) -> None:
     await keyring.get_or_create(SUBJECT, ORG)
-    first_at, _ = await keyring.shred(SUBJECT, ORG)
-    again_at, already = await keyring.shred(SUBJECT, None)  # an internal caller
+    first_at, _ = await keyring.shred(SUBJECT, ORG, DIRECT)
+    again_at, already = await keyring.shred(SUBJECT, None, DIRECT)  # an internal caller
     assert already is True
     assert to_timestamp(again_at) == to_timestamp(first_at)  # what the receipt shows
 
@@ -114,13 +116,13 @@ async def test_shredding_twice_reports_the_first_shredding(keyring: Keyring) -> 
 async def test_another_org_cannot_shred_the_key(keyring: Keyring) -> None:
     issued = await keyring.get_or_create(SUBJECT, ORG)
     with pytest.raises(NotFound):
-        await keyring.shred(SUBJECT, "org-2")
+        await keyring.shred(SUBJECT, "org-2", DIRECT)
     assert (await keyring.get(SUBJECT)).key == issued.key
 
 
 async def test_shredding_an_unknown_subject_is_not_found(keyring: Keyring) -> None:
     with pytest.raises(NotFound):
-        await keyring.shred(SUBJECT, None)
+        await keyring.shred(SUBJECT, None, DIRECT)
 
 
 @pytest.fixture
@@ -130,7 +132,7 @@ async def sqlite_keyring(
     url = make_database_url("sqlite", "keyring")
     db = Database(url)
     await upgrade_to_head(db, MIGRATIONS)
-    yield Keyring(KeyStore(db), kek), Path(db.url.database or "")
+    yield Keyring(KeyStore(db), kek, LEDGER_KEY), Path(db.url.database or "")
     await db.close()
 
 
@@ -151,7 +153,7 @@ async def test_a_shredded_key_leaves_no_copy_in_the_sqlite_files(
     wrapped = found.wrapped_key
     assert wrapped in on_disk(db_file)  # the check below can see it
 
-    await keyring.shred(SUBJECT, ORG)
+    await keyring.shred(SUBJECT, ORG, DIRECT)
 
     assert wrapped not in on_disk(db_file)
     assert (await keyring.get("member-7")).key  # the neighbours are intact
@@ -176,6 +178,6 @@ async def test_reserved_keys_belong_to_fresh_subjects_of_the_org(keyring: Keyrin
 async def test_many_keys_at_once_leave_out_the_unknown_and_the_shredded(keyring: Keyring) -> None:
     live = await keyring.get_or_create("live", ORG)
     await keyring.get_or_create("gone", ORG)
-    await keyring.shred("gone", ORG)
+    await keyring.shred("gone", ORG, DIRECT)
     found = await keyring.get_many(["live", "gone", "never"])
     assert {s: k.key for s, k in found.items()} == {"live": live.key}

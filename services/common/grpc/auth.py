@@ -11,9 +11,9 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from services.common.errors import PermissionDenied, Unauthenticated
+from services.common.errors import InvalidArgument, PermissionDenied, Unauthenticated
 
 SCOPE_INTERNAL = "internal"
 SCOPE_ADMIN = "platform-admin"  # the platform's operators, not an org's
@@ -63,6 +63,17 @@ def current_principal() -> Principal:
     if principal is None:
         raise Unauthenticated("no credential")
     return principal
+
+
+def acting_for(org_id: str) -> Principal:
+    """The caller, scoped to an org: an org key's own (whatever the request names), or for
+    an internal caller the org the request names, which it must."""
+    principal = current_principal()
+    if principal.kind == "org":
+        return principal
+    if not org_id:
+        raise InvalidArgument({"org_id": "required for internal callers"})
+    return replace(principal, org_id=org_id)
 
 
 def current_tenant() -> str:

@@ -12,7 +12,7 @@ from privacy.v1 import data_subject_pb2 as pb
 from privacy.v1 import data_subject_pb2_grpc
 
 from services.common.errors import InvalidArgument
-from services.common.grpc.auth import current_principal
+from services.common.grpc.auth import acting_for
 from services.common.timestamps import now_timestamp
 
 
@@ -53,12 +53,7 @@ class SubjectStore(Protocol):
 def _org_of(request: pb.SubjectRequest) -> str:
     if not request.subject_id:
         raise InvalidArgument({"subject_id": "required"})
-    principal = current_principal()
-    if principal.kind == "org":
-        return principal.org_id
-    if not request.org_id:
-        raise InvalidArgument({"org_id": "required for internal callers"})
-    return request.org_id
+    return acting_for(request.org_id).org_id
 
 
 class DataSubjectServicer(data_subject_pb2_grpc.DataSubjectStoreServicer):

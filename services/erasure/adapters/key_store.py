@@ -1,7 +1,9 @@
-"""The keyring's table: wrapped keys by subject hash, and tombstones once shredded."""
+"""The keyring's table: wrapped keys by subject hash, and tombstones once shredded (each with
+its erasure ledger entry)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import select, text, update
@@ -10,7 +12,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Row
 
 from services.common.db.engine import Database
+from services.erasure.adapters.ledger_repository import LedgerRepository
 from services.erasure.adapters.orm import data_keys
+from services.erasure.domain.ledger import LedgerEntry
 
 
 class KeyStore:
@@ -70,7 +74,11 @@ class KeyStore:
             )
         return now
 
-    async def shred(self, subject_hash: str) -> datetime:
+    async def shred(
+        self, subject_hash: str, ledger_entry: Callable[[datetime], LedgerEntry]
+    ) -> datetime:
+        """Forgets the key and appends its ledger entry in one transaction: a key is never
+        shredded without the entry that lets a replay shred it again after a restore."""
         now = datetime.now(UTC)
         async with self.database.transaction() as session:
             await session.execute(
@@ -78,6 +86,7 @@ class KeyStore:
                 .where(data_keys.c.subject_hash == subject_hash)
                 .values(wrapped_key=None, shredded_at=now)
             )
+            await LedgerRepository(session).append(ledger_entry(now))
         if self.database.is_sqlite:
             # Push the change out of the WAL so the old page is overwritten, not kept aside.
             async with self.database.engine.connect() as conn:

@@ -52,6 +52,7 @@ privacy_requests = Table(
     Column("completed_at", DateTime(timezone=True), nullable=True),
     Column("certificate_head_hash", String(64), nullable=True),
     Column("sealed_email", LargeBinary, nullable=True),
+    Column("purpose", String(40), nullable=True),  # an objection's purpose key
     Index("ix_privacy_requests_org_status", "org_id", "status", "received_at"),
 )
 
@@ -94,4 +95,17 @@ certificate_entries = Table(
     Column("canonical_json", Text, nullable=False),
     Column("hash", String(64), nullable=False),
     PrimaryKeyConstraint("request_id", "seq"),
+)
+
+# The erasure ledger, append-only: one row per shredded key, naming the member only by a keyed
+# hash (services/erasure/domain/ledger.py), so that erasures can be re-applied after a restore.
+erasure_ledger = Table(
+    "erasure_ledger",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("subject_key", String(64), nullable=False, index=True),
+    Column("scope", String(60), nullable=False),
+    Column("targets", Text, nullable=False, default=""),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
 )

@@ -4,7 +4,7 @@ the caller's transaction. Org-facing reads filter by org; the pipeline's own rea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,13 +38,17 @@ class RequestRepository:
             query = query.where(R.org_id == org_id)
         return (await self.session.execute(query)).first()
 
-    async def open_of_subject(self, org_id: str, subject_id: str, type_: str) -> Row | None:
+    async def open_of_subject(
+        self, org_id: str, subject_id: str, type_: str, purpose: str | None = None
+    ) -> Row | None:
+        """The open request of that type (an objection: to that purpose), if any."""
         return (
             await self.session.execute(
                 select(privacy_requests).where(
                     R.org_id == org_id,
                     R.subject_id == subject_id,
                     R.type == type_,
+                    R.purpose.is_(None) if purpose is None else R.purpose == purpose,
                     R.status.in_(OPEN_STATUSES),
                 )
             )
@@ -111,12 +115,17 @@ class RequestRepository:
             .values(**values)
         )
 
-    async def requests_with_due_tasks(self, now: datetime, limit: int) -> list[str]:
+    async def requests_with_due_tasks(
+        self, now: datetime, limit: int, types: Collection[str] = ("erasure",)
+    ) -> list[str]:
+        """Requests of these types with a task due; erasures unless told otherwise, since
+        each type's tasks are run by their own runner."""
         return list(
             (
                 await self.session.scalars(
                     select(T.request_id)
-                    .where(T.status != DONE, T.next_attempt_at <= now)
+                    .join(privacy_requests, R.id == T.request_id)
+                    .where(T.status != DONE, T.next_attempt_at <= now, R.type.in_(types))
                     .group_by(T.request_id)
                     .order_by(func.min(T.next_attempt_at))
                     .limit(limit)

@@ -11,16 +11,22 @@ from dateutil.relativedelta import relativedelta
 
 from services.common.clock import OSLO
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.purposes import PURPOSE_KEY, PURPOSE_KEY_HINT
 
 TYPES = ("access", "portability", "erasure", "restriction", "objection")
-EXECUTED_TYPES = frozenset({"erasure"})
+# Restriction (art. 18) and objection (art. 21) are flags membership holds and every service
+# reads with the contact details: such a request is one task, setting the flag there.
+MEMBERSHIP_TYPES = frozenset({"restriction", "objection"})
+EXECUTED_TYPES = frozenset({"erasure"}) | MEMBERSHIP_TYPES
 # What filing each unbuilt type would need: named in the UNIMPLEMENTED answer.
 NOT_BUILT = {
     "access": "access requests need the merged export of every store (issue 6: exports)",
     "portability": "portability needs the merged export and its encrypted archive (issue 6)",
-    "restriction": "restriction requests are not routed to membership yet (issue 6)",
-    "objection": "objection requests are not routed to membership yet (issue 6)",
 }
+# The task that applies a restriction or an objection, named apart from the erasure targets
+# (where "membership" means its DataSubjectStore.Erase) so that neither runner takes the
+# other's work for its own.
+MEMBERSHIP_TARGETS = {t: f"membership-{t}" for t in sorted(MEMBERSHIP_TYPES)}
 
 RECEIVED = "received"
 IDENTITY_VERIFIED = "identity_verified"
@@ -50,6 +56,17 @@ def due_date(received_at: datetime) -> date:
     """One calendar month after the Oslo day of receipt; a month without that day ends on
     its last day (31 January -> 28/29 February)."""
     return oslo_date(received_at) + relativedelta(months=1)
+
+
+def purpose_problem(type_: str, purpose: str) -> str | None:
+    """What is wrong with a request's purpose: an objection names the purpose objected to
+    (checked as membership checks it, so a request never fails there on its key); no other
+    type has one."""
+    if type_ != "objection":
+        return "only an objection names a purpose" if purpose else None
+    if not purpose:
+        return "required for an objection: the purpose objected to"
+    return None if PURPOSE_KEY.match(purpose) else PURPOSE_KEY_HINT
 
 
 def require_transition(current: str, new: str) -> None:

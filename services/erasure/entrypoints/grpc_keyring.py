@@ -5,6 +5,7 @@ from privacy.v1 import keyring_pb2, keyring_pb2_grpc
 
 from services.common.grpc.auth import current_principal
 from services.common.timestamps import to_timestamp
+from services.erasure.domain.ledger import DIRECT
 from services.erasure.service_layer.keyring import IssuedKey, Keyring
 
 
@@ -58,7 +59,9 @@ class KeyringServicer(keyring_pb2_grpc.KeyringServicer):
     ) -> keyring_pb2.ShredReceipt:
         principal = current_principal()
         org_id = principal.org_id if principal.kind == "org" else None
-        shredded_at, already = await self.keyring.shred(request.subject_id, org_id)
+        # Only `kontingent member erase` (the direct path) calls this; the pipeline shreds
+        # in-process (KeyShredding).
+        shredded_at, already = await self.keyring.shred(request.subject_id, org_id, DIRECT)
         return keyring_pb2.ShredReceipt(
             subject_id=request.subject_id,
             shredded_at=to_timestamp(shredded_at),

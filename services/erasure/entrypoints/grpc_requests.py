@@ -34,6 +34,7 @@ def request_message(view: RequestView) -> pb.PrivacyRequest:
         identity_verified_by=r.identity_verified_by or "",
         identity_verified_at=to_timestamp(r.identity_verified_at),
         completed_at=to_timestamp(r.completed_at),
+        purpose=r.purpose or "",
         history=[
             pb.StatusChange(status=h.status, at=to_timestamp(h.at), actor=h.actor, note=h.note)
             for h in view.history
@@ -62,7 +63,9 @@ class PrivacyRequestsServicer(requests_pb2_grpc.PrivacyRequestsServicer):
         self, request: pb.FileRequestRequest, context: grpc.aio.ServicerContext
     ) -> pb.PrivacyRequest:
         return request_message(
-            await self.requests.file(current_principal(), request.subject_id, request.type)
+            await self.requests.file(
+                current_principal(), request.subject_id, request.type, request.purpose
+            )
         )
 
     async def GetRequest(

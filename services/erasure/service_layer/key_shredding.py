@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.common.timestamps import iso
 from services.erasure.domain.certificate import KEY_SHREDDED
+from services.erasure.domain.ledger import request_scope
 from services.erasure.domain.outcomes import TargetResult
 from services.erasure.service_layer.keyring import Keyring
 from services.erasure.service_layer.targets import TargetJob
@@ -14,7 +15,9 @@ class KeyShredding:
         self.keyring = keyring
 
     async def erase(self, job: TargetJob) -> TargetResult:
-        shredded_at, already = await self.keyring.shred(job.subject_id, job.org_id)
+        shredded_at, already = await self.keyring.shred(
+            job.subject_id, job.org_id, request_scope(job.request_id), tuple(sorted(job.earlier))
+        )
         return TargetResult(
             removed=[
                 {

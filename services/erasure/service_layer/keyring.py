@@ -9,6 +9,7 @@ from datetime import datetime
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.erasure.adapters.key_store import KeyStore
 from services.erasure.domain.keyring import new_data_key, subject_hash, unwrap, wrap
+from services.erasure.domain.ledger import LedgerEntry, subject_key
 from services.erasure.metrics import KEYS_CREATED, KEYS_SHREDDED
 
 MAX_RESERVATION = 500
@@ -28,9 +29,10 @@ class KeyState:
 
 
 class Keyring:
-    def __init__(self, store: KeyStore, kek: bytes) -> None:
+    def __init__(self, store: KeyStore, kek: bytes, ledger_key: bytes) -> None:
         self.store = store
         self.kek = kek
+        self.ledger_key = ledger_key
 
     async def get_or_create(self, subject_id: str, org_id: str) -> IssuedKey:
         missing = {
@@ -87,15 +89,32 @@ class Keyring:
             return None
         return KeyState(found.org_id, found.created_at, found.shredded_at)
 
-    async def shred(self, subject_id: str, org_id: str | None) -> tuple[datetime, bool]:
+    async def shred(
+        self,
+        subject_id: str,
+        org_id: str | None,
+        scope: str,
+        targets: tuple[str, ...] = (),
+    ) -> tuple[datetime, bool]:
         """Returns when the key was shredded and whether it already had been. An org may
-        shred only its own members' keys (org_id None: an internal caller)."""
+        shred only its own members' keys (org_id None: an internal caller). Every path to
+        erasure ends here, so this is where the ledger entry is written: `scope` says which
+        path (a request, the direct path, a replay), `targets` what was erased before."""
         found = await self.store.find(subject_hash(subject_id))
         if found is None or (org_id is not None and found.org_id != org_id):
             raise NotFound(f"no data key for subject {subject_id}")
         if found.shredded_at is not None:
             return found.shredded_at, True
-        shredded_at = await self.store.shred(subject_hash(subject_id))
+        shredded_at = await self.store.shred(
+            subject_hash(subject_id),
+            lambda at: LedgerEntry(
+                found.org_id,
+                subject_key(self.ledger_key, found.org_id, subject_id),
+                scope,
+                targets,
+                at,
+            ),
+        )
         KEYS_SHREDDED.inc()
         return shredded_at, False
 

@@ -1,6 +1,7 @@
 """Data-subject request use cases for an org's admins: file, read, list, verify the identity,
 extend the deadline, read the certificate. A verified erasure is announced on
-privacy.erasure-requested.v1 in the same transaction (outbox)."""
+privacy.erasure-requested.v1 in the same transaction (outbox); a verified restriction or
+objection gets its one membership task in that transaction, for the runner to apply."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from services.common.sealing import seal_with
 from services.common.topics import ERASURE_REQUESTED
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
+from services.erasure.domain.plan import PENDING
 from services.erasure.service_layer.keyring import Keyring
 
 MAX_PAGE = 200
@@ -68,12 +70,16 @@ class PrivacyRequests:
         self.on_committed = on_committed
         self.now = now
 
-    async def file(self, who: Principal, subject_id: str, type_: str) -> RequestView:
+    async def file(
+        self, who: Principal, subject_id: str, type_: str, purpose: str = ""
+    ) -> RequestView:
         errors = {}
         if problem := _required(subject_id, MAX_ID):
             errors["subject_id"] = problem
         if type_ not in rules.TYPES:
             errors["type"] = f"one of {', '.join(rules.TYPES)}"
+        elif problem := rules.purpose_problem(type_, purpose):
+            errors["purpose"] = problem
         if errors:
             raise InvalidArgument(errors)
         if type_ not in rules.EXECUTED_TYPES:
@@ -96,10 +102,11 @@ class PrivacyRequests:
             "original_due_date": due,
             "due_date": due,
             "extended_months": 0,
+            "purpose": purpose or None,
         }
         async with self.database.transaction() as session:
             repo = RequestRepository(session)
-            existing = await repo.open_of_subject(who.org_id, subject_id, type_)
+            existing = await repo.open_of_subject(who.org_id, subject_id, type_, purpose or None)
             if existing is not None:
                 raise AlreadyExists(f"an open {type_} request exists: {existing.id}", existing.id)
             await repo.add(values)
@@ -169,7 +176,24 @@ class PrivacyRequests:
                 sealed_email=sealed,
             )
             await repo.record(request, rules.IDENTITY_VERIFIED, at, who.actor, method.strip())
-            if request.type == "erasure":
+            if request.type in rules.MEMBERSHIP_TYPES:
+                target = rules.MEMBERSHIP_TARGETS[request.type]
+                await repo.add_tasks(
+                    [
+                        {
+                            "request_id": request_id,
+                            "target": target,
+                            "org_id": request.org_id,
+                            "position": 0,
+                            "status": PENDING,
+                            "attempts": 0,
+                            "next_attempt_at": at,
+                        }
+                    ]
+                )
+                await repo.change(request_id, status=rules.IN_PROGRESS)
+                await repo.record(request, rules.IN_PROGRESS, at, "service", f"plan: {target}")
+            elif request.type == "erasure":
                 await add_event(
                     session,
                     ERASURE_REQUESTED,

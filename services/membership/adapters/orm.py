@@ -12,6 +12,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -167,4 +168,15 @@ consents = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Column("source", String(20), nullable=False),
     Column("policy_version", Integer, nullable=False),
+)
+
+# Addresses of members erased at their own request, as the members table's blind index (a
+# keyed hash; nothing readable): an import or sync must never bring such a member back.
+erased_addresses = Table(
+    "erased_addresses",
+    metadata,
+    Column("org_id", String(36), nullable=False),
+    Column("email_index", String(64), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("org_id", "email_index"),
 )

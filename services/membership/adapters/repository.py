@@ -9,7 +9,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from services.membership.adapters.orm import api_keys, members, membership_types, orgs
+from services.common.db.upsert import insert_ignore
+from services.membership.adapters.orm import (
+    api_keys,
+    erased_addresses,
+    members,
+    membership_types,
+    orgs,
+)
 
 # Built once: the sign-up path runs them for every member.
 INSERT_MEMBER = insert(members)
@@ -194,6 +201,41 @@ class Repository:
             delete(members).where(members.c.org_id == org_id, members.c.id == member_id)
         )
         return result.rowcount or 0
+
+    async def tombstone_address(self, org_id: str, member_id: str, at: datetime) -> None:
+        """Keeps the member's address blind index in erased_addresses (before the member row
+        goes): how an import knows not to bring them back."""
+        email_index = await self.session.scalar(
+            select(members.c.email_index).where(
+                members.c.org_id == org_id, members.c.id == member_id
+            )
+        )
+        if email_index is not None:
+            await insert_ignore(
+                self.session,
+                erased_addresses,
+                {"org_id": org_id, "email_index": email_index, "erased_at": at},
+                ("org_id", "email_index"),
+            )
+
+    async def address_erased(self, org_id: str, email_index: str) -> bool:
+        found = await self.session.scalar(
+            select(erased_addresses.c.erased_at).where(
+                erased_addresses.c.org_id == org_id,
+                erased_addresses.c.email_index == email_index,
+            )
+        )
+        return found is not None
+
+    async def member_ids_after(self, org_id: str, after_id: str, limit: int) -> list[str]:
+        return list(
+            await self.session.scalars(
+                select(members.c.id)
+                .where(members.c.org_id == org_id, members.c.id > after_id)
+                .order_by(members.c.id)
+                .limit(limit)
+            )
+        )
 
     async def add_membership_type(self, values: dict[str, object]) -> None:
         await self.session.execute(insert(membership_types).values(**values))

@@ -10,7 +10,7 @@ from membership.v1 import membership_pb2 as pb
 from membership.v1 import membership_pb2_grpc
 
 from services.common.errors import InvalidArgument, Unauthenticated
-from services.common.grpc.auth import current_principal
+from services.common.grpc.auth import acting_for, current_principal
 from services.common.timestamps import to_timestamp
 from services.membership.domain.forms import DEFAULT_FORM
 from services.membership.domain.guardians import Guardian
@@ -169,7 +169,9 @@ class MembershipServicer(
         self, request: pb.SetRestrictionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Member:
         return member_message(
-            await self.rights.restrict(current_principal(), request.member_id, request.restricted)
+            await self.rights.restrict(
+                acting_for(request.org_id), request.member_id, request.restricted
+            )
         )
 
     async def SetObjection(
@@ -177,7 +179,7 @@ class MembershipServicer(
     ) -> pb.Member:
         return member_message(
             await self.rights.object_to(
-                current_principal(), request.member_id, request.purpose, request.objecting
+                acting_for(request.org_id), request.member_id, request.purpose, request.objecting
             )
         )
 

@@ -37,6 +37,7 @@ from services.membership.service_layer.handlers import (
 
 AUDIT_ACTION = {"signup": "member.registered", "import": "member.imported"}
 SOURCES = tuple(AUDIT_ACTION)
+ERASED_NOT_REIMPORTED = "erased at the member's request; not re-imported"
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,11 @@ class Signups:
         except Exception:
             REGISTRATIONS_REJECTED.labels("invalid").inc()
             raise
+        if request.source == "import" and await self._erased(org_id, signup.email_index):
+            # A sign-up of the same address is a new person, by their own choice; an import
+            # (or sync) is the org bringing back someone who asked to be forgotten.
+            REGISTRATIONS_REJECTED.labels("erased").inc()
+            raise InvalidArgument({"email": ERASED_NOT_REIMPORTED})
         now = datetime.now(UTC)
         if request.validate_only:
             existing = await self._member_with(org_id, signup.email_index)
@@ -114,6 +120,10 @@ class Signups:
             terms_version=request.accepted_terms_version,
             guardian=signup.guardian,
         )
+
+    async def _erased(self, org_id: str, email_index: str) -> bool:
+        async with self.database.sessions() as session:
+            return await Repository(session).address_erased(org_id, email_index)
 
     async def _member_with(self, org_id: str, email_index: str) -> AlreadyExists | None:
         """ALREADY_EXISTS naming the member who has this address, if one has."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from services.common.db.engine import Database
@@ -99,7 +100,9 @@ class MemberSubjectStore:
 
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
         async with self.database.transaction() as session:
-            deleted = await Repository(session).delete_member(org_id, subject_id)
+            repo = Repository(session)
+            await repo.tombstone_address(org_id, subject_id, datetime.now(UTC))
+            deleted = await repo.delete_member(org_id, subject_id)
             entries = await audit.forget_about(session, org_id, subject_id) if deleted else 0
             sessions = await login_log.forget(session, org_id, subject_id)
             consents = await consent_table.forget(session, org_id, subject_id)

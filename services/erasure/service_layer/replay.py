@@ -1,0 +1,118 @@
+"""Re-applies the erasure ledger after a restore. The ledger names members only by a keyed
+hash, and Erase needs the id, so the subject ids come from the store that registers every
+member (membership's SubjectIndex): its ids of each org are hashed here with the ledger key
+and matched against that org's entries. The ids pass through memory only; the ledger key
+never leaves this service. Each match is erased again in every store and its key shredded;
+all of it is idempotent, so a replay can run any number of times."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, ledger_pb2, ledger_pb2_grpc
+
+from services.common.db.engine import Database
+from services.common.errors import NotFound
+from services.common.grpc.client import ServiceClient
+from services.common.logging import get_logger
+from services.erasure.adapters.ledger_repository import LedgerRepository
+from services.erasure.domain.ledger import REPLAY, subject_key
+from services.erasure.metrics import (
+    REPLAY_DURATION,
+    REPLAY_KEYS_RESHREDDED,
+    REPLAY_RUNS,
+    REPLAY_SUBJECTS,
+)
+from services.erasure.service_layer.keyring import Keyring
+
+log = get_logger(__name__)
+PAGE_SIZE = 1000
+RE_ERASED, ALREADY_GONE = "re_erased", "already_gone"
+
+
+@dataclass
+class ReplayCounts:
+    entries: int = 0
+    subjects_found: int = 0
+    keys_reshredded: int = 0
+    # store -> outcome (RE_ERASED, ALREADY_GONE) -> subjects
+    stores: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class LedgerReplay:
+    def __init__(
+        self,
+        database: Database,
+        keyring: Keyring,
+        index: ServiceClient,
+        stores: dict[str, ServiceClient],
+    ) -> None:
+        self.database = database
+        self.keyring = keyring
+        self.index = index
+        self.stores = stores
+
+    async def replay(self) -> ReplayCounts:
+        started = time.monotonic()
+        try:
+            counts = await self._replay()
+        except Exception:
+            REPLAY_RUNS.labels("failed").inc()
+            raise
+        REPLAY_RUNS.labels("done").inc()
+        REPLAY_DURATION.observe(time.monotonic() - started)
+        log.info(
+            "erasure_ledger_replayed",
+            entries=counts.entries,
+            subjects_found=counts.subjects_found,
+            keys_reshredded=counts.keys_reshredded,
+        )
+        return counts
+
+    async def _replay(self) -> ReplayCounts:
+        async with self.database.sessions() as session:
+            entries, keys_by_org = await LedgerRepository(session).subject_keys_by_org()
+        counts = ReplayCounts(
+            entries=entries,
+            stores={name: {RE_ERASED: 0, ALREADY_GONE: 0} for name in self.stores},
+        )
+        for org_id, keys in sorted(keys_by_org.items()):
+            async for subject_id in self._subject_ids(org_id):
+                if subject_key(self.keyring.ledger_key, org_id, subject_id) in keys:
+                    counts.subjects_found += 1
+                    await self._erase_again(org_id, subject_id, counts)
+        return counts
+
+    async def _subject_ids(self, org_id: str) -> AsyncIterator[str]:
+        stub = ledger_pb2_grpc.SubjectIndexStub(self.index.channel)
+        after = ""
+        while True:
+            page = await self.index.call(
+                stub.ListSubjects,
+                ledger_pb2.ListSubjectsRequest(org_id=org_id, after=after, page_size=PAGE_SIZE),
+            )
+            for subject_id in page.subject_ids:
+                yield subject_id
+            if len(page.subject_ids) < PAGE_SIZE:
+                return
+            after = page.subject_ids[-1]
+
+    async def _erase_again(self, org_id: str, subject_id: str, counts: ReplayCounts) -> None:
+        """Every store first, the key last, as in the pipeline: a store may still need the key
+        to read what it must erase."""
+        request = data_subject_pb2.SubjectRequest(subject_id=subject_id, org_id=org_id)
+        for name, client in self.stores.items():
+            stub = data_subject_pb2_grpc.DataSubjectStoreStub(client.channel)
+            receipt = await client.call(stub.Erase, request)
+            outcome = RE_ERASED if receipt.removed or receipt.kept else ALREADY_GONE
+            counts.stores[name][outcome] += 1
+            REPLAY_SUBJECTS.labels(name, outcome).inc()
+        try:
+            _, already = await self.keyring.shred(subject_id, None, REPLAY)
+        except NotFound:
+            return  # a keyring from before this member existed: there is no key to shred
+        if not already:
+            counts.keys_reshredded += 1
+            REPLAY_KEYS_RESHREDDED.inc()

@@ -1,0 +1,76 @@
+"""After a restore from a backup taken before an erasure, `kontingent erasure replay` erases
+the member again in every store (and is harmless to run twice); an import never brings an
+erased member back, while a new sign-up with the same address is a new person."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from kontingent_cli.devstack import Stack
+from tests.e2e.helpers import (
+    cli,
+    cli_json,
+    create_org,
+    database_bytes,
+    export_once_invoiced,
+    private_stack,
+    register,
+)
+
+STORES = ["membership", "billing", "notify"]
+EMAIL = "tove.replay@example.no"
+
+
+def _restart_with(stack: Stack, files: dict[str, bytes] | None) -> dict[str, bytes]:
+    """Stops the stores, copies their SQLite files (database, -wal, -shm) or puts `files`
+    back in their place, and starts them again; returns the files as they were."""
+    stack.stop_processes(STORES)
+    data = Path(stack.data_dir)
+    current = {f.name: f.read_bytes() for s in STORES for f in sorted(data.glob(f"{s}.db*"))}
+    if files is not None:
+        for name in current:
+            (data / name).unlink()
+        for name, content in files.items():
+            (data / name).write_bytes(content)
+    for service in STORES:
+        stack.start_service(service)
+    for service in STORES:
+        stack.wait_serving(service, deadline=time.monotonic() + 60)
+    return current
+
+
+def test_replay_after_a_restore_erases_the_member_again_and_import_never_recreates(
+    tmp_path: Path,
+) -> None:
+    with private_stack(tmp_path / "stack") as stack:
+        org = create_org(stack, "Replay Rosenlag", "960000005")
+        member = register(stack, org, "Tove Replay", EMAIL, "+4793000001")["member_id"]
+        export_once_invoiced(stack, org, member)
+        backup = _restart_with(stack, None)  # the backup, taken before the erasure
+
+        cli_json(stack, "member", "erase", member, "--org", org["org_id"])
+        _restart_with(stack, backup)  # restored in place
+        assert member.encode() in database_bytes(stack)["membership"]  # back from the backup
+
+        report = cli_json(stack, "erasure", "replay")
+        assert report["entries"] == 1 and report["subjects_found"] == 1
+        by_store = {s["store"]: s for s in report["stores"]}
+        assert by_store["membership"].get("re_erased") == 1
+        assert by_store["billing"].get("re_erased") == 1  # the invoice pseudonymised again
+        exported = cli_json(stack, "member", "export", member, "--org", org["org_id"])
+        assert exported["stores"]["membership"] == {"member": None}
+        assert exported["stores"]["billing"]["invoices"] == []
+
+        again = cli_json(stack, "erasure", "replay")  # harmless: nobody left to find
+        assert again["entries"] == 1 and again.get("subjects_found", 0) == 0
+
+        members_csv = tmp_path / "members.csv"
+        members_csv.write_text(f"name,email,phone\nTove Replay,{EMAIL},+4793000001\n")
+        imported = cli(stack, "member", "import", str(members_csv), "--org", org["org_id"])
+        assert imported.returncode == 1, imported.stderr
+        assert imported.stdout.splitlines()[0] == (
+            "line 2: email: erased at the member's request; not re-imported"
+        )
+        signed_up = register(stack, org, "Tove Replay", EMAIL, "+4793000001")["member_id"]
+        assert signed_up and signed_up != member  # a new person, by her own choice
