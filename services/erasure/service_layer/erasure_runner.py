@@ -8,9 +8,8 @@ transaction."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from privacy.v1 import events_pb2
 from sqlalchemy.engine import Row
@@ -25,16 +24,17 @@ from services.common.topics import ERASURE_COMPLETED
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import certificate
 from services.erasure.domain import requests as rules
-from services.erasure.domain.outcomes import TargetFailure, TargetResult
-from services.erasure.domain.plan import DONE, RETRYING, backoff_s, runnable
-from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS, TARGET_FAILURES
+from services.erasure.domain.outcomes import TargetResult
+from services.erasure.domain.plan import DONE, runnable
+from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS
 from services.erasure.service_layer.keyring import Keyring
 from services.erasure.service_layer.targets import TargetJob, TargetRegistry
+from services.erasure.service_layer.task_passes import TaskPasses
 
 log = get_logger(__name__)
 
 
-class ErasureRunner:
+class ErasureRunner(TaskPasses):
     def __init__(
         self,
         database: Database,
@@ -50,28 +50,19 @@ class ErasureRunner:
         on_committed: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.database = database
+        super().__init__(
+            database,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            idle_s=idle_s,
+            now=now,
+        )
         self.registry = registry
         self.keyring = keyring
-        self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
         self.deadline_s = deadline_s
-        self.idle_s = idle_s
         self.batch_size = batch_size
         self.on_committed = on_committed
-        self.now = now
         self._slots = asyncio.Semaphore(concurrency)
-        self._wakeup = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def next_pass(self) -> None:
-        """One pass; when it found nothing due, wait for a wake-up or `idle_s` first."""
-        self._wakeup.clear()
-        if not await self.run_once():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.idle_s)
 
     async def run_once(self) -> int:
         """Advances every request with a task due now; returns how many."""
@@ -135,27 +126,7 @@ class ErasureRunner:
                 self.registry.adapter(task.target).erase(job), self.deadline_s
             )
         except Exception as exc:
-            code = exc.code if isinstance(exc, TargetFailure) else type(exc).__name__
-            delay = backoff_s(attempts, self.backoff_base_s, self.backoff_cap_s)
-            async with self.database.transaction() as session:
-                await RequestRepository(session).change_task(
-                    request.id,
-                    task.target,
-                    status=RETRYING,
-                    attempts=attempts,
-                    last_error=code,
-                    next_attempt_at=self.now() + timedelta(seconds=delay),
-                )
-            TARGET_ATTEMPTS.labels(task.target, "failed").inc()
-            TARGET_FAILURES.labels(task.target).inc()
-            log.warning(
-                "erasure_target_failed",
-                request_id=request.id,
-                target=task.target,
-                attempt=attempts,
-                error=code,
-                retry_in_s=round(delay, 3),
-            )
+            await self.retry_later(request.id, task.target, attempts, exc, "erasure_target_failed")
             return False
         async with self.database.transaction() as session:
             await RequestRepository(session).change_task(

@@ -8,9 +8,8 @@ so a restart resumes."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Protocol
 
 from sqlalchemy.engine import Row
@@ -19,9 +18,10 @@ from services.common.db.engine import Database
 from services.common.logging import get_logger
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
-from services.erasure.domain.outcomes import TargetFailure, TargetResult
-from services.erasure.domain.plan import DONE, RETRYING, backoff_s
-from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS, TARGET_FAILURES
+from services.erasure.domain.outcomes import TargetResult
+from services.erasure.domain.plan import DONE
+from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS
+from services.erasure.service_layer.task_passes import TaskPasses
 
 log = get_logger(__name__)
 
@@ -35,7 +35,7 @@ class MembershipRights(Protocol):
     async def object_to(self, org_id: str, member_id: str, purpose: str) -> str: ...
 
 
-class MembershipRequestRunner:
+class MembershipRequestRunner(TaskPasses):
     def __init__(
         self,
         database: Database,
@@ -48,25 +48,16 @@ class MembershipRequestRunner:
         batch_size: int = 100,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.database = database
+        super().__init__(
+            database,
+            backoff_base_s=backoff_base_s,
+            backoff_cap_s=backoff_cap_s,
+            idle_s=idle_s,
+            now=now,
+        )
         self.membership = membership
-        self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
         self.deadline_s = deadline_s
-        self.idle_s = idle_s
         self.batch_size = batch_size
-        self.now = now
-        self._wakeup = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wakeup.set()
-
-    async def next_pass(self) -> None:
-        """One pass; when it found nothing due, wait for a wake-up or `idle_s` first."""
-        self._wakeup.clear()
-        if not await self.run_once():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), self.idle_s)
 
     async def run_once(self) -> int:
         """Tries every restriction or objection whose task is due now; returns how many."""
@@ -95,7 +86,9 @@ class MembershipRequestRunner:
         try:
             outcome = await asyncio.wait_for(self._call(request), self.deadline_s)
         except Exception as exc:
-            await self._retry_later(request, task.target, attempts, exc)
+            await self.retry_later(
+                request.id, task.target, attempts, exc, "rights_request_attempt_failed"
+            )
             return
         at = self.now()
         async with self.database.transaction() as session:
@@ -122,26 +115,3 @@ class MembershipRequestRunner:
         if request.type == "restriction":
             return await self.membership.restrict(request.org_id, request.subject_id)
         return await self.membership.object_to(request.org_id, request.subject_id, request.purpose)
-
-    async def _retry_later(self, request: Row, target: str, attempts: int, exc: Exception) -> None:
-        code = exc.code if isinstance(exc, TargetFailure) else type(exc).__name__
-        delay = backoff_s(attempts, self.backoff_base_s, self.backoff_cap_s)
-        async with self.database.transaction() as session:
-            await RequestRepository(session).change_task(
-                request.id,
-                target,
-                status=RETRYING,
-                attempts=attempts,
-                last_error=code,
-                next_attempt_at=self.now() + timedelta(seconds=delay),
-            )
-        TARGET_ATTEMPTS.labels(target, "failed").inc()
-        TARGET_FAILURES.labels(target).inc()
-        log.warning(
-            "rights_request_attempt_failed",
-            request_id=request.id,
-            target=target,
-            attempt=attempts,
-            error=code,
-            retry_in_s=round(delay, 3),
-        )
