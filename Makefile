@@ -45,6 +45,7 @@ bench: protos
 	$(BIN)/python -m bench.signup $(BENCH_ARGS)
 	$(BIN)/python -m bench.member_api $(MEMBER_API_ARGS)
 	$(BIN)/python -m bench.notify_email $(NOTIFY_EMAIL_ARGS)
+	$(BIN)/python -m bench.erasure $(ERASURE_ARGS)
 
 clean:
 	rm -rf $(VENV) gen data
