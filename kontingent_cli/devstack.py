@@ -29,7 +29,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 SERVICES = ("erasure", "membership", "billing", "notify")  # erasure first: it holds the keys
 # Each service gets only the secrets it uses.
 SECRETS_OF = {
-    "erasure": ("INTERNAL_TOKEN", "KEK", "LEDGER_KEY", "ADMIN_TOKEN"),
+    "erasure": ("INTERNAL_TOKEN", "KEK", "LEDGER_KEY", "ADMIN_TOKEN", "EXPORT_LINK_KEY"),
     "membership": ("INTERNAL_TOKEN", "ADMIN_TOKEN", "BLIND_INDEX_KEY"),
     "billing": ("INTERNAL_TOKEN", "PSEUDONYM_KEY", "STRIPE_WEBHOOK_SECRETS"),
     "notify": (
@@ -97,6 +97,7 @@ def new_secrets() -> dict[str, str]:
         "LEDGER_KEY": secrets.token_urlsafe(32),
         "PSEUDONYM_KEY": secrets.token_urlsafe(32),
         "UNSUBSCRIBE_KEY": secrets.token_urlsafe(32),
+        "EXPORT_LINK_KEY": secrets.token_urlsafe(32),
         "SUPPRESSION_KEY": secrets.token_urlsafe(32),
         "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
         # SendGrid signs its Event Webhook with its private key; notify holds the public
@@ -207,6 +208,8 @@ class Stack:
             env["CPU_NICE"] = str(self.config.consumer_nice)
         if service == "notify":  # as the providers call it: the webhooks' signed URLs
             env.setdefault("PUBLIC_BASE_URL", self.http_url("notify"))
+        if service == "erasure":  # where the emailed export links point
+            env.setdefault("PUBLIC_BASE_URL", self.http_url("erasure"))
         if service in self.config.database_urls:
             env["DATABASE_URL"] = self.config.database_urls[service]
         env.update(self.config.service_env.get(service, {}))

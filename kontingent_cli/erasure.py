@@ -1,6 +1,7 @@
 """`kontingent erasure ...`: file a data-subject request for a member (an erasure, a
-restriction or an objection), follow it, print and check an erasure's certificate (the hash
-chain is recomputed here, not taken on the service's word), and list the sub-processors."""
+restriction, an objection, access or portability), follow it, print and check an erasure's
+certificate (the hash chain is recomputed here, not taken on the service's word), and list the
+sub-processors."""
 
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ from kontingent_cli.output import (
 from services.erasure.domain.certificate import Entry, verify
 
 erasure_app = typer.Typer(
-    help="Data-subject requests (erasure, restriction, objection): file, follow, prove; and "
-    "the sub-processors.",
+    help="Data-subject requests (erasure, restriction, objection, access, portability): file, "
+    "follow, prove; and the sub-processors.",
     no_args_is_help=True,
 )
-REQUEST_TYPES = ("erasure", "restriction", "objection")
+REQUEST_TYPES = ("erasure", "restriction", "objection", "access", "portability")
 
 
 def requests_call(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
@@ -79,6 +80,12 @@ def _show(request: pb.PrivacyRequest, as_json: bool) -> None:
     for h in request.history:
         history.add_row(h.at.ToJsonString(), h.status, h.actor, h.note)
     console.print(history)
+    if request.archive_password:
+        console.print(
+            f"archive password: [bold]{request.archive_password}[/bold]\n"
+            "Shown this once. Give it to the member yourself, the way you checked their "
+            "identity (in person, by phone); never by email: the download link goes there."
+        )
 
 
 @erasure_app.command("request")
@@ -88,7 +95,8 @@ def erasure_request(
         str,
         typer.Option(
             "--type",
-            help="erasure, restriction (restrict processing) or objection (needs --purpose)",
+            help="erasure, restriction (restrict processing), objection (needs --purpose), "
+            "access or portability (an encrypted archive; its password is printed once)",
         ),
     ] = "erasure",
     purpose: Annotated[
@@ -105,7 +113,9 @@ def erasure_request(
     as_json: JsonOpt = False,
 ) -> None:
     """File a request for a member and record your identity check: it starts at once (a
-    restriction or objection is set at membership; an erasure reaches every target)."""
+    restriction or objection is set at membership; an erasure reaches every target; access
+    and portability email the member a one-time link to an archive whose password this
+    prints, once)."""
     if type_ not in REQUEST_TYPES:
         raise typer.BadParameter(f"one of {', '.join(REQUEST_TYPES)}", param_hint="--type")
     filed = requests_call(

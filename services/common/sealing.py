@@ -38,17 +38,34 @@ def unseal_with(key: bytes, subject_id: str, field: str, sealed: bytes) -> str:
     return _unseal(AESGCM(key), subject_id, field, sealed)
 
 
+def seal_bytes_with(key: bytes, subject_id: str, field: str, data: bytes) -> bytes:
+    """As seal_with, for binary data (e.g. a member's export archive)."""
+    return _seal_bytes(AESGCM(key), os.urandom(NONCE_BYTES), subject_id, field, data)
+
+
+def unseal_bytes_with(key: bytes, subject_id: str, field: str, sealed: bytes) -> bytes:
+    return _unseal_bytes(AESGCM(key), subject_id, field, sealed)
+
+
 def _seal(aead: AESGCM, nonce: bytes, subject_id: str, field: str, plaintext: str) -> bytes:
-    aad = f"{subject_id}:{field}".encode()
-    return FORMAT_V1 + nonce + aead.encrypt(nonce, plaintext.encode(), aad)
+    return _seal_bytes(aead, nonce, subject_id, field, plaintext.encode())
 
 
 def _unseal(aead: AESGCM, subject_id: str, field: str, sealed: bytes) -> str:
+    return _unseal_bytes(aead, subject_id, field, sealed).decode()
+
+
+def _seal_bytes(aead: AESGCM, nonce: bytes, subject_id: str, field: str, data: bytes) -> bytes:
+    aad = f"{subject_id}:{field}".encode()
+    return FORMAT_V1 + nonce + aead.encrypt(nonce, data, aad)
+
+
+def _unseal_bytes(aead: AESGCM, subject_id: str, field: str, sealed: bytes) -> bytes:
     if sealed[:1] != FORMAT_V1:
         raise ValueError("unknown sealed format")
     nonce, ciphertext = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
     aad = f"{subject_id}:{field}".encode()
-    return aead.decrypt(nonce, ciphertext, aad).decode()
+    return aead.decrypt(nonce, ciphertext, aad)
 
 
 def blind_index(index_key: bytes, *parts: str) -> str:

@@ -45,6 +45,7 @@ REMINDER_DUE = TopicSpec("billing.reminder-due.v1")
 MESSAGE_RECORDED = TopicSpec("notify.message-recorded.v1")
 ERASURE_REQUESTED = TopicSpec("privacy.erasure-requested.v1")
 ERASURE_COMPLETED = TopicSpec("privacy.erasure-completed.v1")
+EXPORT_READY = TopicSpec("privacy.export-ready.v1")
 
 CATALOG: tuple[TopicSpec, ...] = (
     MEMBER_REGISTERED,
@@ -61,6 +62,7 @@ CATALOG: tuple[TopicSpec, ...] = (
     MESSAGE_RECORDED,
     ERASURE_REQUESTED,
     ERASURE_COMPLETED,
+    EXPORT_READY,
 )
 
 

@@ -1,5 +1,6 @@
-"""Wires the erasure service: keyring, its DataSubjectStore, data-subject requests and the
-erasure pipeline (planner consumer, runner, gauges), gRPC."""
+"""Wires the erasure service: keyring, its DataSubjectStore, data-subject requests, the
+erasure pipeline (planner consumer, runner, gauges), the restriction/objection runner, the
+access/portability exports (runner, download link, sweep), gRPC."""
 
 from __future__ import annotations
 
@@ -29,19 +30,23 @@ from services.common.topics import ERASURE_REQUESTED
 from services.erasure.adapters.key_store import KeyStore
 from services.erasure.adapters.membership_contacts import MembershipContacts
 from services.erasure.adapters.membership_flags import MembershipFlags
+from services.erasure.adapters.store_exports import StoreExports
 from services.erasure.adapters.targets.sendgrid_recipient import (
     SendGridConfig,
     SendGridRecipientTarget,
 )
 from services.erasure.adapters.targets.twilio_messages import TwilioConfig, TwilioMessagesTarget
 from services.erasure.config import ErasureSettings
-from services.erasure.domain.requests import MEMBERSHIP_TARGETS
+from services.erasure.domain.export_links import ExportLinks
+from services.erasure.domain.requests import EXPORT_TARGET, MEMBERSHIP_TARGETS
+from services.erasure.entrypoints.export_page import add_export_routes
 from services.erasure.entrypoints.grpc_keyring import KeyringServicer
 from services.erasure.entrypoints.grpc_ledger import ErasureLedgerServicer
 from services.erasure.entrypoints.grpc_requests import PrivacyRequestsServicer
 from services.erasure.entrypoints.grpc_subprocessors import SubprocessorsServicer
 from services.erasure.registry import erasure_targets
 from services.erasure.service_layer.erasure_runner import ErasureRunner
+from services.erasure.service_layer.exports import ExportDownloads, ExportRunner, sweep_expired
 from services.erasure.service_layer.key_shredding import KeyShredding
 from services.erasure.service_layer.keyring import Keyring
 from services.erasure.service_layer.membership_requests import MembershipRequestRunner
@@ -91,10 +96,12 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
         idle_s=settings.erasure_poll_s,
     )
     runtime.every("erasure.rights-runner", 0.0, rights.next_pass)
+    exports = _exports(settings, runtime, keyring, stores)
 
     def committed() -> None:
         runtime.relay.wake()
         rights.wake()  # a verified restriction or objection is applied at once
+        exports.wake()  # and an access or portability archive made at once
 
     requests = PrivacyRequests(
         runtime.database,
@@ -200,8 +207,46 @@ def _erasure_pipeline(
     runtime.every(
         "erasure.request-metrics",
         settings.request_metrics_interval_s,
-        # The restriction and objection tasks too: a stuck one is as much a missed deadline.
-        RequestMetrics(runtime.database, [*registry.order, *MEMBERSHIP_TARGETS.values()]).refresh,
+        # The restriction, objection and export tasks too: a stuck one is as much a missed
+        # deadline.
+        RequestMetrics(
+            runtime.database, [*registry.order, *MEMBERSHIP_TARGETS.values(), EXPORT_TARGET]
+        ).refresh,
     )
     for client in stores.values():
         runtime.on_stop(client.close)
+
+
+def _exports(
+    settings: ErasureSettings,
+    runtime: Runtime,
+    keyring: Keyring,
+    stores: dict[str, ServiceClient],
+) -> ExportRunner:
+    """The runner that makes access and portability archives, the one-time download route
+    and the sweep that empties archives whose link expired."""
+    key = settings.export_link_key.get_secret_value()
+    if not key:
+        raise SystemExit("EXPORT_LINK_KEY is required: it signs the export download links")
+    links = ExportLinks(key, settings.public_base_url, settings.export_link_ttl_s)
+    runner = ExportRunner(
+        runtime.database,
+        StoreExports(stores, KeyringSubjectStore(keyring)),
+        keyring,
+        links,
+        backoff_base_s=settings.erasure_backoff_base_s,
+        backoff_cap_s=settings.erasure_backoff_cap_s,
+        deadline_s=settings.erasure_target_deadline_s,
+        idle_s=settings.erasure_poll_s,
+        on_committed=runtime.relay.wake,
+    )
+    runtime.every("erasure.export-runner", 0.0, runner.next_pass)
+    runtime.every(
+        "erasure.export-sweep",
+        settings.export_sweep_interval_s,
+        lambda: sweep_expired(runtime.database),
+    )
+    add_export_routes(
+        runtime.app, runtime.metrics, ExportDownloads(runtime.database, keyring, links)
+    )
+    return runner

@@ -37,6 +37,13 @@ class ErasureSettings(ServiceSettings):
     erasure_backoff_cap_s: float = 3600.0
     erasure_target_deadline_s: float = 30.0
     request_metrics_interval_s: float = 15.0
+    # Access and portability: the archive's one-time link is signed with EXPORT_LINK_KEY,
+    # points at PUBLIC_BASE_URL/exports/..., and expires after EXPORT_LINK_TTL_S (the archive
+    # is emptied then, by a sweep every EXPORT_SWEEP_INTERVAL_S).
+    export_link_key: SecretStr = SecretStr("")
+    export_link_ttl_s: int = 7 * 24 * 3600
+    public_base_url: str = "http://127.0.0.1:8084"
+    export_sweep_interval_s: float = 300.0
 
     @field_validator("kek")
     @classmethod

@@ -46,3 +46,11 @@ REPLAY_KEYS_RESHREDDED = Counter(
     "erasure_ledger_replay_keys_reshredded_total",
     "Data keys a replay found live again and shredded",
 )
+EXPORT_DOWNLOADS = Counter(
+    "erasure_export_downloads_total",
+    "GETs of export links, by outcome (downloaded, gone, not_found)",
+    ["outcome"],
+)
+EXPORTS_SWEPT = Counter(
+    "erasure_exports_swept_total", "Export archives emptied because their link expired unused"
+)

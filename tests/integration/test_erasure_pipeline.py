@@ -11,7 +11,7 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import update
 
-from services.common.errors import FailedPrecondition, NotFound, Unimplemented
+from services.common.errors import FailedPrecondition, NotFound
 from services.common.grpc.auth import Principal
 from services.common.timestamps import as_utc
 from services.erasure.adapters.orm import certificate_entries
@@ -159,12 +159,8 @@ async def test_the_key_is_shredded_only_after_every_other_target_answered(
     assert [t.target for t in done.tasks][-1] == "keyring"
 
 
-async def test_requests_are_scoped_to_their_org_and_unbuilt_types_say_so(
-    pipeline: Pipeline,
-) -> None:
+async def test_requests_are_scoped_to_their_org(pipeline: Pipeline) -> None:
     member = await pipeline.member()
-    with pytest.raises(Unimplemented, match="access: not built yet"):
-        await pipeline.requests.file(ADMIN, member, "access")
     filed = await pipeline.requests.file(ADMIN, member, "erasure")
     other = Principal(kind="org", org_id="org-b", scopes=ADMIN.scopes, key_id="key-2")
     with pytest.raises(NotFound):

@@ -53,6 +53,9 @@ privacy_requests = Table(
     Column("certificate_head_hash", String(64), nullable=True),
     Column("sealed_email", LargeBinary, nullable=True),
     Column("purpose", String(40), nullable=True),  # an objection's purpose key
+    # An access or portability archive's password, sealed with the member's key from the
+    # identity check until the archive is made, then cleared: stored nowhere readable.
+    Column("sealed_password", LargeBinary, nullable=True),
     Index("ix_privacy_requests_org_status", "org_id", "status", "received_at"),
 )
 
@@ -108,4 +111,20 @@ erasure_ledger = Table(
     Column("scope", String(60), nullable=False),
     Column("targets", Text, nullable=False, default=""),
     Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
+# Access and portability archives, one per request: the encrypted ZIP sealed again with the
+# member's key (so an erasure's key shredding makes it unreadable), emptied when downloaded
+# (the one time its link works) or when the link expires; the row stays, for the 410 answer.
+export_archives = Table(
+    "export_archives",
+    metadata,
+    Column("request_id", String(36), primary_key=True),
+    Column("org_id", String(36), nullable=False),
+    Column("subject_id", String(36), nullable=False),
+    Column("sealed_archive", LargeBinary, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("downloaded_at", DateTime(timezone=True), nullable=True),
+    Index("ix_export_archives_expires", "expires_at"),
 )

@@ -17,16 +17,21 @@ TYPES = ("access", "portability", "erasure", "restriction", "objection")
 # Restriction (art. 18) and objection (art. 21) are flags membership holds and every service
 # reads with the contact details: such a request is one task, setting the flag there.
 MEMBERSHIP_TYPES = frozenset({"restriction", "objection"})
-EXECUTED_TYPES = frozenset({"erasure"}) | MEMBERSHIP_TYPES
-# What filing each unbuilt type would need: named in the UNIMPLEMENTED answer.
-NOT_BUILT = {
-    "access": "access requests need the merged export of every store (issue 6: exports)",
-    "portability": "portability needs the merged export and its encrypted archive (issue 6)",
-}
+# Access (art. 15) and portability (art. 20) are one task too: every store's export, merged,
+# archived behind a one-time link (services/erasure/service_layer/exports.py).
+EXPORT_TYPES = frozenset({"access", "portability"})
+EXPORT_TARGET = "member-export"
 # The task that applies a restriction or an objection, named apart from the erasure targets
 # (where "membership" means its DataSubjectStore.Erase) so that neither runner takes the
 # other's work for its own.
 MEMBERSHIP_TARGETS = {t: f"membership-{t}" for t in sorted(MEMBERSHIP_TYPES)}
+
+
+def one_task_of(type_: str) -> str | None:
+    """The one task a verified request of this type gets; None for an erasure, which gets a
+    plan of every target instead."""
+    return EXPORT_TARGET if type_ in EXPORT_TYPES else MEMBERSHIP_TARGETS.get(type_)
+
 
 RECEIVED = "received"
 IDENTITY_VERIFIED = "identity_verified"

@@ -35,6 +35,7 @@ def request_message(view: RequestView) -> pb.PrivacyRequest:
         identity_verified_at=to_timestamp(r.identity_verified_at),
         completed_at=to_timestamp(r.completed_at),
         purpose=r.purpose or "",
+        archive_password=view.archive_password,
         history=[
             pb.StatusChange(status=h.status, at=to_timestamp(h.at), actor=h.actor, note=h.note)
             for h in view.history

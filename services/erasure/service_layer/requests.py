@@ -1,7 +1,8 @@
 """Data-subject request use cases for an org's admins: file, read, list, verify the identity,
 extend the deadline, read the certificate. A verified erasure is announced on
-privacy.erasure-requested.v1 in the same transaction (outbox); a verified restriction or
-objection gets its one membership task in that transaction, for the runner to apply."""
+privacy.erasure-requested.v1 in the same transaction (outbox); a verified restriction,
+objection, access or portability request gets its one task in that transaction, for its
+runner to apply (an access or portability request also its archive's password, sealed)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from services.common.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
-    Unimplemented,
 )
 from services.common.grpc.auth import Principal
 from services.common.outbox import add_event
@@ -29,6 +29,7 @@ from services.common.sealing import seal_with
 from services.common.topics import ERASURE_REQUESTED
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
+from services.erasure.domain.exports import new_password
 from services.erasure.domain.plan import PENDING
 from services.erasure.service_layer.keyring import Keyring
 
@@ -47,6 +48,8 @@ class RequestView:
     request: Row
     history: list[Row]
     tasks: list[Row]
+    # An access or portability archive's password: in VerifyIdentity's answer only.
+    archive_password: str = ""
 
 
 def _required(value: str, limit: int) -> str | None:
@@ -82,8 +85,6 @@ class PrivacyRequests:
             errors["purpose"] = problem
         if errors:
             raise InvalidArgument(errors)
-        if type_ not in rules.EXECUTED_TYPES:
-            raise Unimplemented(f"{type_}: not built yet; {rules.NOT_BUILT[type_]}")
         state = await self.keyring.state(subject_id)
         if state is None or state.org_id != who.org_id:
             raise NotFound(f"no member {subject_id}")
@@ -160,6 +161,8 @@ class PrivacyRequests:
         request = (await self.get(who.org_id, request_id)).request
         rules.require_transition(request.status, rules.IDENTITY_VERIFIED)
         sealed = await self._sealed_email(request) if request.type == "erasure" else None
+        password = new_password() if request.type in rules.EXPORT_TYPES else ""
+        sealed_password = await self._sealed(request, "export-password", password)
         at = self.now()
         async with self.database.transaction() as session:
             repo = RequestRepository(session)
@@ -174,10 +177,10 @@ class PrivacyRequests:
                 identity_verified_by=who.actor,
                 identity_verified_at=at,
                 sealed_email=sealed,
+                sealed_password=sealed_password,
             )
             await repo.record(request, rules.IDENTITY_VERIFIED, at, who.actor, method.strip())
-            if request.type in rules.MEMBERSHIP_TYPES:
-                target = rules.MEMBERSHIP_TARGETS[request.type]
+            if target := rules.one_task_of(request.type):
                 await repo.add_tasks(
                     [
                         {
@@ -205,16 +208,20 @@ class PrivacyRequests:
                     ),
                 )
         self.on_committed()
-        return await self.get(who.org_id, request_id)
+        verified = await self.get(who.org_id, request_id)
+        return RequestView(verified.request, verified.history, verified.tasks, password)
 
     async def _sealed_email(self, request: Row) -> bytes | None:
         """The address SendGrid's erasure asks for, taken now, before membership forgets it,
         and sealed with the member's own key, which the erasure shreds last."""
         email = await self.contacts.email_of(request.org_id, request.subject_id)
-        if email is None:
+        return await self._sealed(request, "email", email or "")
+
+    async def _sealed(self, request: Row, field: str, value: str) -> bytes | None:
+        if not value:
             return None
         key = await self.keyring.get(request.subject_id)
-        return seal_with(key.key, request.subject_id, "email", email)
+        return seal_with(key.key, request.subject_id, field, value)
 
     async def extend(
         self, who: Principal, request_id: str, months: int, reason: str, member_told: bool

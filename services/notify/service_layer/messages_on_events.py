@@ -1,7 +1,7 @@
 """Which event sends which message, and the values each template gets from its event.
 
-Export-ready and erasure-confirmed have templates and values here but no event yet (issue 6):
-their MessageOnEvent is all that is left to add, with a consumer line in bootstrap.
+Erasure-confirmed has a template and values here but no event yet (issue 6): its
+MessageOnEvent is all that is left to add.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ from typing import Any
 from billing.v1 import events_pb2 as billing_events
 from events.v1.envelope_pb2 import Envelope
 from membership.v1 import events_pb2 as membership_events
+from privacy.v1 import events_pb2 as privacy_events
 
+from services.common.clock import OSLO
 from services.common.topics import (
+    EXPORT_READY,
     INVOICE_ISSUED,
     MEMBER_REGISTERED,
     MEMBER_STATUS_CHANGED,
@@ -75,6 +78,11 @@ def messages_on_events(pay_url_template: str, reconsent_url_template: str) -> li
             "reconsent_url": url,
         }
 
+    def export_ready(p: privacy_events.ExportReady, e: Envelope) -> Values:
+        # The day the link stops working, as the member's calendar shows it.
+        expires_on = p.expires_at.ToDatetime(tzinfo=OSLO).date().isoformat()
+        return export_ready_values(p.download_url, expires_on)
+
     return [
         MessageOnEvent(
             "notify.member-registered",
@@ -118,11 +126,19 @@ def messages_on_events(pay_url_template: str, reconsent_url_template: str) -> li
             membership_events.ReconsentRequested,
             policy,
         ),
+        MessageOnEvent(
+            "notify.export-ready",
+            EXPORT_READY,
+            "export-ready",
+            privacy_events.ExportReady,
+            export_ready,
+            prefetch=False,  # one member's archive at a time
+        ),
     ]
 
 
 def export_ready_values(download_url: str, expires_on: str) -> Values:
-    """For issue 6's export-ready consumer: the download link and the day it stops working."""
+    """The download link and the day it stops working."""
     return lambda lang: {"download_url": download_url, "expires_at": day(expires_on, lang)}
 
 

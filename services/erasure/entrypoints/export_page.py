@@ -1,0 +1,71 @@
+"""GET /exports/{token}: a member's export archive, once.
+
+The first GET of a valid link answers the encrypted ZIP as an attachment; every later one,
+and any GET after the link expired or the member was erased, answers 410 Gone with a page
+that says so. A forged or malformed token answers 404. No answer says whether a member
+exists: the token names a request, and only a token this service signed gets past 404.
+"""
+
+from __future__ import annotations
+
+import faust
+from faust.web import Request, Response, View
+
+from services.common.http import measured
+from services.common.metrics import ServiceMetrics
+from services.erasure.domain.export_links import ROUTE
+from services.erasure.service_layer.exports import DOWNLOADED, GONE, ExportDownloads
+
+ARCHIVE_NAME = "kontingent-export.zip"
+# Private (never a shared cache's), not stored, not indexed: it is someone's personal data.
+NO_STORE = {"Cache-Control": "no-store, private", "X-Robots-Tag": "noindex"}
+
+_PAGE = """<!doctype html>
+<html lang="nb"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{title}</title></head>
+<body style="font-family: sans-serif; max-width: 32em; margin: 3em auto">
+{content}
+</body></html>
+"""
+USED_OR_EXPIRED = _PAGE.format(
+    title="Lenken er brukt / Link used",
+    content="""<h1>Lenken virker ikke lenger</h1>
+<p>Denne nedlastingslenken er allerede brukt eller har utløpt. Den virker bare én gang, og
+filen er slettet hos oss. Be organisasjonen om en ny innsynsforespørsel om du trenger den.</p>
+<p lang="en">This download link was already used or has expired. It works once, and the file
+is deleted on our side. Ask the organisation for a new access request if you need it.</p>""",
+)
+NOT_A_LINK = _PAGE.format(
+    title="Ugyldig lenke / Invalid link",
+    content="""<h1>Lenken er ugyldig</h1>
+<p lang="en">This download link is not valid.</p>""",
+)
+
+
+def add_export_routes(app: faust.App, metrics: ServiceMetrics, downloads: ExportDownloads) -> None:
+    async def download(view: View, request: Request) -> Response:
+        token = request.match_info.get("token", "")  # type: ignore[attr-defined]
+        taken = await downloads.take(token)
+        if taken.outcome == DOWNLOADED:
+            return view.bytes(
+                taken.archive,
+                content_type="application/zip",
+                headers={
+                    **NO_STORE,
+                    "Content-Disposition": f'attachment; filename="{ARCHIVE_NAME}"',
+                },
+            )
+        if taken.outcome == GONE:
+            return view.html(USED_OR_EXPIRED, status=410, headers=NO_STORE)
+        return view.html(NOT_A_LINK, status=404, headers=NO_STORE)
+
+    measured_get = measured(metrics, ROUTE, download)
+
+    # The token arrives as a keyword from the route and is read from match_info above.
+    class ExportView(View):
+        async def get(self, request: Request, **_: str) -> Response:
+            return await measured_get(self, request)
+
+    app.page(ROUTE)(ExportView)
