@@ -8,7 +8,6 @@ notify to email the member the one-time link. Failures retry with the pipeline's
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,20 +29,16 @@ from services.common.timestamps import to_timestamp
 from services.common.topics import EXPORT_READY
 from services.erasure.adapters.export_archive import encrypted_zip
 from services.erasure.adapters.export_repository import ExportRepository
-from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import exports
 from services.erasure.domain import requests as rules
 from services.erasure.domain.export_links import ExportLinks
 from services.erasure.domain.outcomes import TargetResult
-from services.erasure.domain.plan import DONE
 from services.erasure.metrics import (
     EXPORT_DOWNLOADS,
     EXPORTS_SWEPT,
-    REQUESTS_COMPLETED,
-    TARGET_ATTEMPTS,
 )
 from services.erasure.service_layer.keyring import Keyring
-from services.erasure.service_layer.task_passes import TaskPasses
+from services.erasure.service_layer.task_passes import OneTaskRequests
 
 log = get_logger(__name__)
 ARCHIVE_FIELD = "export-archive"
@@ -60,7 +55,10 @@ class Archive:
     expires_at: datetime
 
 
-class ExportRunner(TaskPasses):
+class ExportRunner(OneTaskRequests):
+    types = rules.EXPORT_TYPES
+    name = "export_request"
+
     def __init__(
         self,
         database: Database,
@@ -80,71 +78,36 @@ class ExportRunner(TaskPasses):
             database,
             backoff_base_s=backoff_base_s,
             backoff_cap_s=backoff_cap_s,
+            deadline_s=deadline_s,
             idle_s=idle_s,
+            batch_size=batch_size,
             now=now,
         )
         self.stores = stores
         self.keyring = keyring
         self.links = links
-        self.deadline_s = deadline_s
-        self.batch_size = batch_size
         self.on_committed = on_committed
 
-    async def run_once(self) -> int:
-        """Makes every access or portability archive whose task is due now; returns how many."""
-        async with self.database.sessions() as session:
-            due = await RequestRepository(session).requests_with_due_tasks(
-                self.now(), self.batch_size, types=rules.EXPORT_TYPES
-            )
-        await asyncio.gather(*(self._apply_logged(request_id) for request_id in due))
-        return len(due)
+    async def work(self, request: Row) -> Archive | None:
+        return await self._archive(request)
 
-    async def _apply_logged(self, request_id: str) -> None:
-        try:
-            await self.apply(request_id)
-        except Exception as exc:  # one request's trouble never stops the others
-            log.warning("export_request_failed", request_id=request_id, error=type(exc).__name__)
-
-    async def apply(self, request_id: str) -> None:
-        async with self.database.sessions() as session:
-            repo = RequestRepository(session)
-            request = await repo.get(request_id)
-            tasks = await repo.tasks(request_id)
-        if request is None or request.status != rules.IN_PROGRESS or len(tasks) != 1:
-            return
-        task = tasks[0]
-        attempts = task.attempts + 1
-        try:
-            archive = await asyncio.wait_for(self._archive(request), self.deadline_s)
-        except Exception as exc:
-            await self.retry_later(request.id, task.target, attempts, exc, "export_attempt_failed")
-            return
-        at = self.now()
+    async def finish(self, request: Row, task: Row, attempts: int, result: Archive | None) -> None:
+        archive = result
         note = "archive ready; link emailed" if archive else "member erased meanwhile: no export"
-        async with self.database.transaction() as session:
-            repo = RequestRepository(session)
-            current = await repo.get(request_id)
-            if current is None or current.status != rules.IN_PROGRESS:
-                return  # another replica completed it
+
+        async def store(session: AsyncSession, at: datetime) -> None:
             if archive is not None:
                 await self._store(session, request, archive, at)
-            await repo.change_task(
-                request_id,
-                task.target,
-                status=DONE,
-                attempts=attempts,
-                last_error=None,
-                outcome_json=TargetResult(action="exported", note=note).to_json(),
-                finished_at=at,
-            )
-            await repo.change(
-                request_id, status=rules.COMPLETED, completed_at=at, sealed_password=None
-            )
-            await repo.record(request, rules.COMPLETED, at, "service", note)
-        TARGET_ATTEMPTS.labels(task.target, "done").inc()
-        REQUESTS_COMPLETED.labels(request.type).inc()
-        self.on_committed()
-        log.info("export_request_completed", request_id=request_id, type=request.type)
+
+        if await self.complete(
+            request,
+            task,
+            attempts,
+            TargetResult(action="exported", note=note),
+            store,
+            sealed_password=None,  # forgotten: only the verifying admin has it now
+        ):
+            self.on_committed()
 
     async def _archive(self, request: Row) -> Archive | None:
         """The sealed archive; None when the member's key is gone (erased meanwhile), since

@@ -1,13 +1,10 @@
-"""Applies verified restriction and objection requests through membership, the way the
-erasure runner drives its targets: the request's one task (made at verification) is tried
-when due, outside any transaction; a failure schedules a retry with the same capped, jittered
-backoff and counts in the same target metrics; success records the outcome in the task and
-the history and completes the request, in one transaction. State is only in the database,
+"""Applies verified restriction and objection requests through membership: the request's one
+task (made at verification) sets the flag, retried like every target until membership
+answers (OneTaskRequests); the answer completes the request. State is only in the database,
 so a restart resumes."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -15,15 +12,9 @@ from typing import Protocol
 from sqlalchemy.engine import Row
 
 from services.common.db.engine import Database
-from services.common.logging import get_logger
-from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
 from services.erasure.domain.outcomes import TargetResult
-from services.erasure.domain.plan import DONE
-from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS
-from services.erasure.service_layer.task_passes import TaskPasses
-
-log = get_logger(__name__)
+from services.erasure.service_layer.task_passes import OneTaskRequests
 
 
 class MembershipRights(Protocol):
@@ -35,7 +26,10 @@ class MembershipRights(Protocol):
     async def object_to(self, org_id: str, member_id: str, purpose: str) -> str: ...
 
 
-class MembershipRequestRunner(TaskPasses):
+class MembershipRequestRunner(OneTaskRequests):
+    types = rules.MEMBERSHIP_TYPES
+    name = "rights_request"
+
     def __init__(
         self,
         database: Database,
@@ -52,66 +46,17 @@ class MembershipRequestRunner(TaskPasses):
             database,
             backoff_base_s=backoff_base_s,
             backoff_cap_s=backoff_cap_s,
+            deadline_s=deadline_s,
             idle_s=idle_s,
+            batch_size=batch_size,
             now=now,
         )
         self.membership = membership
-        self.deadline_s = deadline_s
-        self.batch_size = batch_size
 
-    async def run_once(self) -> int:
-        """Tries every restriction or objection whose task is due now; returns how many."""
-        async with self.database.sessions() as session:
-            due = await RequestRepository(session).requests_with_due_tasks(
-                self.now(), self.batch_size, types=rules.MEMBERSHIP_TYPES
-            )
-        await asyncio.gather(*(self._apply_logged(request_id) for request_id in due))
-        return len(due)
-
-    async def _apply_logged(self, request_id: str) -> None:
-        try:
-            await self.apply(request_id)
-        except Exception as exc:  # one request's trouble never stops the others
-            log.warning("rights_request_failed", request_id=request_id, error=type(exc).__name__)
-
-    async def apply(self, request_id: str) -> None:
-        async with self.database.sessions() as session:
-            repo = RequestRepository(session)
-            request = await repo.get(request_id)
-            tasks = await repo.tasks(request_id)
-        if request is None or request.status != rules.IN_PROGRESS or len(tasks) != 1:
-            return
-        task = tasks[0]
-        attempts = task.attempts + 1
-        try:
-            outcome = await asyncio.wait_for(self._call(request), self.deadline_s)
-        except Exception as exc:
-            await self.retry_later(
-                request.id, task.target, attempts, exc, "rights_request_attempt_failed"
-            )
-            return
-        at = self.now()
-        async with self.database.transaction() as session:
-            repo = RequestRepository(session)
-            current = await repo.get(request_id)
-            if current is None or current.status != rules.IN_PROGRESS:
-                return  # another replica completed it
-            await repo.change_task(
-                request_id,
-                task.target,
-                status=DONE,
-                attempts=attempts,
-                last_error=None,
-                outcome_json=TargetResult(action="applied", note=outcome).to_json(),
-                finished_at=at,
-            )
-            await repo.change(request_id, status=rules.COMPLETED, completed_at=at)
-            await repo.record(request, rules.COMPLETED, at, "service", outcome)
-        TARGET_ATTEMPTS.labels(task.target, "done").inc()
-        REQUESTS_COMPLETED.labels(request.type).inc()
-        log.info("rights_request_completed", request_id=request_id, type=request.type)
-
-    async def _call(self, request: Row) -> str:
+    async def work(self, request: Row) -> str:
         if request.type == "restriction":
             return await self.membership.restrict(request.org_id, request.subject_id)
         return await self.membership.object_to(request.org_id, request.subject_id, request.purpose)
+
+    async def finish(self, request: Row, task: Row, attempts: int, result: str) -> None:
+        await self.complete(request, task, attempts, TargetResult(action="applied", note=result))
