@@ -9,18 +9,19 @@ import json
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
-from services.common.errors import FailedPrecondition, NotFound
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.grpc.auth import Principal
 from services.common.timestamps import as_utc
-from services.erasure.adapters.orm import certificate_entries
+from services.erasure.adapters.orm import certificate_entries, privacy_requests
 from services.erasure.domain.certificate import Entry, verify
 from services.erasure.domain.plan import DONE, STUCK_AFTER
 from services.erasure.service_layer.request_metrics import RequestMetrics
 from tests.integration.test_erasure_pipeline_support import (
     ADMIN,
     EMAIL,
+    ORG,
     Pipeline,
     pipeline,
     task,
@@ -113,6 +114,49 @@ async def test_a_restart_mid_plan_resumes_where_it_stopped(pipeline: Pipeline) -
     assert verify(entries, head) == []
 
 
+async def test_a_request_with_every_task_done_but_never_completed_is_completed_later(
+    pipeline: Pipeline,
+) -> None:
+    view = await pipeline.file_and_verify(await pipeline.member())
+    await pipeline.drive(view.request.id, lambda v: v.request.status == "completed")
+    # As if the process died after recording the key's shredding, before the completion.
+    async with pipeline.db.transaction() as session:
+        await session.execute(
+            delete(certificate_entries).where(certificate_entries.c.request_id == view.request.id)
+        )
+        await session.execute(
+            update(privacy_requests)
+            .where(privacy_requests.c.id == view.request.id)
+            .values(status="in_progress", completed_at=None, certificate_head_hash=None)
+        )
+
+    again = await pipeline.drive(view.request.id, lambda v: v.request.status == "completed")
+
+    entries, head = await _certificate(pipeline, again.request.id)
+    assert head and verify(entries, head) == []
+
+
+async def test_a_request_waiting_on_a_retry_does_not_hold_up_newer_ones(
+    pipeline: Pipeline,
+) -> None:
+    pipeline.runner.backoff_base_s = pipeline.runner.backoff_cap_s = 3600.0
+    pipeline.runner.batch_size = 1  # one request a pass: a waiting one taken up starves the rest
+    first = await pipeline.file_and_verify(await pipeline.member())
+    pipeline.twilio.faults.server_errors = 1
+    waiting = await pipeline.drive(first.request.id, lambda v: task(v, "twilio").attempts == 1)
+    assert task(waiting, "twilio").status == "retrying"
+
+    # Its key task is due but waits on Twilio's retry, an hour away: nothing to take up.
+    assert await pipeline.runner.run_once() == 0
+    waiting = await pipeline.requests.get(ORG, first.request.id)
+    assert as_utc(task(waiting, "keyring").next_attempt_at) == as_utc(
+        task(waiting, "twilio").next_attempt_at
+    )
+    second = await pipeline.file_and_verify(await pipeline.member())
+    await pipeline.drive(second.request.id, lambda v: v.request.status == "completed")
+    assert (await pipeline.requests.get(ORG, first.request.id)).request.status == "in_progress"
+
+
 async def test_a_tampered_certificate_entry_fails_verification(pipeline: Pipeline) -> None:
     member = await pipeline.member()
     view = await pipeline.file_and_verify(member)
@@ -171,3 +215,12 @@ async def test_requests_are_scoped_to_their_org(pipeline: Pipeline) -> None:
         await pipeline.requests.verify_identity(other, filed.request.id, "bankid", "checked")
     listed, _ = await pipeline.requests.list(ADMIN.org_id, "", "", 0, "")
     assert [v.request.id for v in listed] == [filed.request.id]
+
+
+@pytest.mark.parametrize("token", ["²", "abc", "9" * 30])
+async def test_a_page_token_this_service_did_not_issue_is_refused(
+    pipeline: Pipeline, token: str
+) -> None:
+    with pytest.raises(InvalidArgument) as caught:
+        await pipeline.requests.list(ORG, "", "", 0, token)
+    assert set(caught.value.field_errors) == {"page_token"}

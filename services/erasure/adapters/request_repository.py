@@ -19,7 +19,7 @@ from services.erasure.adapters.orm import (
     request_history,
 )
 from services.erasure.domain.plan import DONE, STUCK_AFTER
-from services.erasure.domain.requests import OPEN_STATUSES
+from services.erasure.domain.requests import IN_PROGRESS, OPEN_STATUSES
 
 R = privacy_requests.c
 T = erasure_tasks.c
@@ -119,18 +119,41 @@ class RequestRepository:
         self, now: datetime, limit: int, types: Collection[str] = ("erasure",)
     ) -> list[str]:
         """Requests of these types with a task due; erasures unless told otherwise, since
-        each type's tasks are run by their own runner."""
-        return list(
-            (
-                await self.session.scalars(
-                    select(T.request_id)
-                    .join(privacy_requests, R.id == T.request_id)
-                    .where(T.status != DONE, T.next_attempt_at <= now, R.type.in_(types))
-                    .group_by(T.request_id)
-                    .order_by(func.min(T.next_attempt_at))
-                    .limit(limit)
+        each type's tasks are run by their own runner. Also those still in progress with every
+        task done: the last task's answer was recorded but the completion (certificate, event)
+        was not, e.g. the process died in between; they are completed first."""
+        unfinished = select(T.request_id).where(T.status != DONE)
+        stranded = (
+            await self.session.scalars(
+                select(R.id)
+                .where(
+                    R.status == IN_PROGRESS,
+                    R.type.in_(types),
+                    R.id.in_(select(T.request_id)),
+                    R.id.not_in(unfinished),
                 )
-            ).all()
+                .limit(limit)
+            )
+        ).all()
+        due = (
+            await self.session.scalars(
+                select(T.request_id)
+                .join(privacy_requests, R.id == T.request_id)
+                .where(T.status != DONE, T.next_attempt_at <= now, R.type.in_(types))
+                .group_by(T.request_id)
+                .order_by(func.min(T.next_attempt_at))
+                .limit(limit - len(stranded))
+            )
+        ).all()
+        return [*stranded, *due]
+
+    async def postpone_tasks(
+        self, request_id: str, targets: Sequence[str], until: datetime
+    ) -> None:
+        await self.session.execute(
+            update(erasure_tasks)
+            .where(T.request_id == request_id, T.target.in_(targets), T.status != DONE)
+            .values(next_attempt_at=until)
         )
 
     async def add_certificate(self, rows: Sequence[dict[str, Any]]) -> None:

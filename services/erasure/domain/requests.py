@@ -88,7 +88,7 @@ class Extension:
 
 def extend(
     *,
-    original_due: date,
+    received_on: date,
     already_extended: int,
     status: str,
     months: int,
@@ -96,7 +96,10 @@ def extend(
     member_told: bool,
     today: date,
 ) -> Extension:
-    """Checks an extension against the rules and returns it; every broken rule is named."""
+    """Checks an extension against the rules and returns it; every broken rule is named. The
+    new date is counted from the day of receipt, not from the first due date, which a short
+    month may have cut (received 31 January: due 28 February, extended by two: 30 April)."""
+    original_due = received_on + relativedelta(months=1)
     errors = {}
     if not 1 <= months <= MAX_EXTENSION_MONTHS:
         errors["months"] = f"between 1 and {MAX_EXTENSION_MONTHS}"
@@ -116,7 +119,7 @@ def extend(
         raise FailedPrecondition(
             f"the first month ended on {original_due.isoformat()}: too late to extend"
         )
-    return Extension(months, reason.strip(), original_due + relativedelta(months=months))
+    return Extension(months, reason.strip(), received_on + relativedelta(months=1 + months))
 
 
 def days_left(due: date, today: date) -> int:

@@ -65,35 +65,39 @@ class ErasureRunner(TaskPasses):
         self._slots = asyncio.Semaphore(concurrency)
 
     async def run_once(self) -> int:
-        """Advances every request with a task due now; returns how many."""
+        """Advances every request with a task due now; returns how many moved (a request
+        whose due tasks all wait on a predecessor's retry does not count)."""
         async with self.database.sessions() as session:
             due = await RequestRepository(session).requests_with_due_tasks(
                 self.now(), self.batch_size
             )
-        await asyncio.gather(*(self._advance_in_slot(request_id) for request_id in due))
-        return len(due)
+        moved = await asyncio.gather(*(self._advance_in_slot(request_id) for request_id in due))
+        return sum(moved)
 
-    async def _advance_in_slot(self, request_id: str) -> None:
+    async def _advance_in_slot(self, request_id: str) -> bool:
         async with self._slots:
             try:
-                await self.advance(request_id)
+                return await self.advance(request_id)
             except Exception as exc:  # one request's trouble never stops the others
                 log.warning(
                     "erasure_advance_failed", request_id=request_id, error=type(exc).__name__
                 )
+                return False
 
-    async def advance(self, request_id: str) -> None:
-        """Runs what is due of one request, level by level, until it waits or completes."""
+    async def advance(self, request_id: str) -> bool:
+        """Runs what is due of one request, level by level, until it waits or completes;
+        True if it tried a target or completed the request."""
+        moved = False
         while True:
             async with self.database.sessions() as session:
                 repo = RequestRepository(session)
                 request = await repo.get(request_id)
                 tasks = await repo.tasks(request_id)
             if request is None or request.status != rules.IN_PROGRESS or not tasks:
-                return
+                return moved
             if all(t.status == DONE for t in tasks):
                 await self._complete(request, tasks)
-                return
+                return True
             by_target = {t.target: t for t in tasks}
             now = self.now()
             due = [
@@ -102,15 +106,30 @@ class ErasureRunner(TaskPasses):
                 if as_utc(by_target[name].next_attempt_at) <= now
             ]
             if not due:
-                return
+                await self._wait_for_predecessors(request_id, tasks, now)
+                return moved
             earlier = {
                 t.target: TargetResult.from_json(t.outcome_json) for t in tasks if t.status == DONE
             }
             answered = await asyncio.gather(
                 *(self._attempt(request, by_target[name], earlier) for name in due)
             )
+            moved = True
             if not any(answered):
-                return
+                return moved
+
+    async def _wait_for_predecessors(
+        self, request_id: str, tasks: list[Row], now: datetime
+    ) -> None:
+        """Tasks due but waiting on a predecessor's retry get that retry's time, so that the
+        request is not picked up (and put ahead of newer ones) on every pass until then."""
+        later = [as_utc(t.next_attempt_at) for t in tasks if t.status != DONE]
+        retry_at = min((at for at in later if at > now), default=None)
+        waiting = [t.target for t in tasks if t.status != DONE and as_utc(t.next_attempt_at) <= now]
+        if retry_at is None or not waiting:
+            return
+        async with self.database.transaction() as session:
+            await RequestRepository(session).postpone_tasks(request_id, waiting, retry_at)
 
     async def _attempt(self, request: Row, task: Row, earlier: dict[str, TargetResult]) -> bool:
         job = TargetJob(

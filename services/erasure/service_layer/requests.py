@@ -26,6 +26,7 @@ from services.common.errors import (
 from services.common.grpc.auth import Principal
 from services.common.outbox import add_event
 from services.common.sealing import seal_with
+from services.common.timestamps import as_utc
 from services.common.topics import ERASURE_REQUESTED
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
@@ -134,7 +135,10 @@ class PrivacyRequests:
             errors["type"] = f"one of {', '.join(rules.TYPES)}"
         if not 0 <= page_size <= MAX_PAGE:
             errors["page_size"] = f"between 1 and {MAX_PAGE} (0: {DEFAULT_PAGE})"
-        if page_token and not page_token.isdigit():
+        # An offset this service issued: ASCII digits ("²".isdigit() holds too), and small.
+        if page_token and not (
+            page_token.isascii() and page_token.isdigit() and len(page_token) < 10
+        ):
             errors["page_token"] = "not a token this service issued"
         if errors:
             raise InvalidArgument(errors)
@@ -229,7 +233,7 @@ class PrivacyRequests:
         request = (await self.get(who.org_id, request_id)).request
         at = self.now()
         extension = rules.extend(
-            original_due=request.original_due_date,
+            received_on=rules.oslo_date(as_utc(request.received_at)),
             already_extended=request.extended_months,
             status=request.status,
             months=months,

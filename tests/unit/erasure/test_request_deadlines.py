@@ -21,7 +21,7 @@ def test_due_one_calendar_month_after_the_oslo_day_of_receipt() -> None:
 
 def _extend(**changes: object) -> rules.Extension:
     args: dict[str, object] = {
-        "original_due": date(2026, 4, 10),
+        "received_on": date(2026, 3, 10),
         "already_extended": 0,
         "status": rules.IN_PROGRESS,
         "months": 2,
@@ -36,6 +36,11 @@ def test_an_extension_adds_up_to_two_months_to_the_original_due_date() -> None:
     assert _extend().new_due_date == date(2026, 6, 10)
     assert _extend(months=1).new_due_date == date(2026, 5, 10)
     assert _extend(today=date(2026, 4, 10)).months == 2  # the last day of the first month
+
+
+def test_an_extension_counts_from_receipt_not_from_a_due_date_a_short_month_cut() -> None:
+    extended = _extend(received_on=date(2027, 1, 31), today=date(2027, 2, 10))
+    assert extended.new_due_date == date(2027, 4, 30)  # not 28 April: 28 February + 2 months
 
 
 def test_bad_extensions_name_every_field() -> None:
