@@ -39,6 +39,7 @@ from services.erasure.service_layer.exports import (
     DOWNLOADED,
     GONE,
     NOT_FOUND,
+    READY,
     ExportDownloads,
     ExportRunner,
     sweep_expired,
@@ -171,7 +172,10 @@ async def test_access_ends_in_an_encrypted_archive_behind_a_link_that_works_once
     stored = await setup.archive_row(done.request.id)
     assert b"PK" not in stored.sealed_archive[:8]  # sealed again at rest, not a bare ZIP
 
-    first = await setup.downloads.take(token_of(ready.download_url))
+    token = token_of(ready.download_url)
+    for _ in range(2):  # looking at the link (a mail scanner, say) spends nothing
+        assert await setup.downloads.state(token) == READY
+    first = await setup.downloads.take(token)
     assert first.outcome == DOWNLOADED
     with pytest.raises(RuntimeError):  # the archive does not open without the password
         opened(first.archive, "wrong-password")
@@ -182,8 +186,9 @@ async def test_access_ends_in_an_encrypted_archive_behind_a_link_that_works_once
     assert (document["member_id"], document["request_type"]) == (member, "access")
     assert document["stores"]["erasure"]["data_key"]["created_at"]
 
-    again = await setup.downloads.take(token_of(ready.download_url))
+    again = await setup.downloads.take(token)
     assert again.outcome == GONE
+    assert await setup.downloads.state(token) == GONE
     gone = await setup.archive_row(done.request.id)
     assert gone.sealed_archive is None and gone.downloaded_at is not None
 
@@ -226,6 +231,7 @@ async def test_a_forged_or_expired_link_changes_nothing(
     forged = token_of(ExportLinks("not-our-key", "https://x", TTL_S).url(verified.request.id))
 
     assert (await setup.downloads.take(forged)).outcome == NOT_FOUND
+    assert await setup.downloads.state(forged) == NOT_FOUND
     assert (await setup.downloads.take("garbage")).outcome == NOT_FOUND
     later = int(datetime.now(UTC).timestamp()) + TTL_S + 1
     with monkeypatch.context() as m:

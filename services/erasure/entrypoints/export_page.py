@@ -1,9 +1,12 @@
-"""GET /exports/{token}: a member's export archive, once.
+"""/exports/{token}: a member's export archive, once.
 
-The first GET of a valid link answers the encrypted ZIP as an attachment; every later one,
-and any GET after the link expired or the member was erased, answers 410 Gone with a page
-that says so. A forged or malformed token answers 404. No answer says whether a member
-exists: the token names a request, and only a token this service signed gets past 404.
+GET shows a page with a download button and spends nothing: mail scanners and link previews
+fetch links before the member does, and must not use the one download up. The button POSTs
+to the same address; the first POST of a valid link answers the encrypted ZIP as an
+attachment. Every later request, and any after the link expired or the member was erased,
+answers 410 Gone with a page that says so. A forged or malformed token answers 404. No answer
+says whether a member exists: the token names a request, and only a token this service signed
+gets past 404.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from faust.web import Request, Response, View
 from services.common.http import measured
 from services.common.metrics import ServiceMetrics
 from services.erasure.domain.export_links import ROUTE
-from services.erasure.service_layer.exports import DOWNLOADED, GONE, ExportDownloads
+from services.erasure.service_layer.exports import DOWNLOADED, GONE, READY, ExportDownloads
 
 ARCHIVE_NAME = "kontingent-export.zip"
 # Private (never a shared cache's), not stored, not indexed: it is someone's personal data.
@@ -29,6 +32,15 @@ _PAGE = """<!doctype html>
 {content}
 </body></html>
 """
+READY_PAGE = _PAGE.format(
+    title="Last ned dataene dine / Download your data",
+    content="""<h1>Last ned dataene dine</h1>
+<p>Filen er kryptert (ZIP, AES-256). Passordet får du fra organisasjonen på annen måte enn
+denne e-posten. Lenken virker bare én gang.</p>
+<p lang="en">The file is encrypted (ZIP, AES-256). The organisation gives you the password
+another way than this email. The link works once.</p>
+<form method="post"><button type="submit">Last ned / Download</button></form>""",
+)
 USED_OR_EXPIRED = _PAGE.format(
     title="Lenken er brukt / Link used",
     content="""<h1>Lenken virker ikke lenger</h1>
@@ -45,9 +57,22 @@ NOT_A_LINK = _PAGE.format(
 
 
 def add_export_routes(app: faust.App, metrics: ServiceMetrics, downloads: ExportDownloads) -> None:
+    def token_of(request: Request) -> str:
+        return request.match_info.get("token", "")  # type: ignore[attr-defined,no-any-return]
+
+    def refused(view: View, outcome: str) -> Response:
+        if outcome == GONE:
+            return view.html(USED_OR_EXPIRED, status=410, headers=NO_STORE)
+        return view.html(NOT_A_LINK, status=404, headers=NO_STORE)
+
+    async def show(view: View, request: Request) -> Response:
+        outcome = await downloads.state(token_of(request))
+        if outcome == READY:
+            return view.html(READY_PAGE, headers=NO_STORE)
+        return refused(view, outcome)
+
     async def download(view: View, request: Request) -> Response:
-        token = request.match_info.get("token", "")  # type: ignore[attr-defined]
-        taken = await downloads.take(token)
+        taken = await downloads.take(token_of(request))
         if taken.outcome == DOWNLOADED:
             return view.bytes(
                 taken.archive,
@@ -57,15 +82,17 @@ def add_export_routes(app: faust.App, metrics: ServiceMetrics, downloads: Export
                     "Content-Disposition": f'attachment; filename="{ARCHIVE_NAME}"',
                 },
             )
-        if taken.outcome == GONE:
-            return view.html(USED_OR_EXPIRED, status=410, headers=NO_STORE)
-        return view.html(NOT_A_LINK, status=404, headers=NO_STORE)
+        return refused(view, taken.outcome)
 
-    measured_get = measured(metrics, ROUTE, download)
+    measured_get = measured(metrics, ROUTE, show)
+    measured_post = measured(metrics, ROUTE, download)
 
     # The token arrives as a keyword from the route and is read from match_info above.
     class ExportView(View):
         async def get(self, request: Request, **_: str) -> Response:
             return await measured_get(self, request)
+
+        async def post(self, request: Request, **_: str) -> Response:
+            return await measured_post(self, request)
 
     app.page(ROUTE)(ExportView)

@@ -167,6 +167,7 @@ class ExportRunner(OneTaskRequests):
         )
 
 
+READY = "ready"  # the link works: the archive is there, not yet taken
 DOWNLOADED = "downloaded"
 GONE = "gone"  # expired, already downloaded, or unreadable (the member's key was shredded)
 NOT_FOUND = "not_found"  # forged, tampered with or malformed: names nothing
@@ -179,7 +180,8 @@ class Download:
 
 
 class ExportDownloads:
-    """GET /exports/{token}: the archive once, and never again."""
+    """/exports/{token}: the archive once, and never again. Looking (`state`) spends nothing,
+    so that a mail scanner following the link does not use it up; taking (`take`) does."""
 
     def __init__(
         self,
@@ -192,6 +194,19 @@ class ExportDownloads:
         self.keyring = keyring
         self.links = links
         self.now = now
+
+    async def state(self, token: str) -> str:
+        """READY, GONE or NOT_FOUND for this token now; changes nothing."""
+        check = self.links.check(token)
+        if check.request_id is None:
+            return NOT_FOUND
+        if check.expired:
+            return GONE
+        async with self.database.sessions() as session:
+            found = await ExportRepository(session).get(check.request_id)
+        if found is None:
+            return NOT_FOUND
+        return READY if found.sealed_archive is not None else GONE
 
     async def take(self, token: str) -> Download:
         download = await self._take(token)
