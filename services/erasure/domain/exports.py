@@ -16,8 +16,10 @@ SCHEMA_ID = "https://kontingent.no/schemas/member-export/v1"
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "member-export.v1.json"
 DOCUMENT_NAME = "member-export.json"
 README_NAME = "README.txt"
+# The sealed field the password is kept in until the archive is made.
+PASSWORD_FIELD = "export-password"
 # Read out over the phone or typed from a note: no 0/O, 1/l/I look-alikes. 5 groups of 5
-# from 31 symbols is about 124 bits, beyond guessing even offline against the ZIP.
+# from 32 symbols is 125 bits, beyond guessing even offline against the ZIP.
 PASSWORD_ALPHABET = "23456789abcdefghijkmnpqrstuvwxyz"
 PASSWORD_GROUPS = 5
 PASSWORD_GROUP_LENGTH = 5

@@ -42,7 +42,6 @@ from services.erasure.service_layer.task_passes import OneTaskRequests
 
 log = get_logger(__name__)
 ARCHIVE_FIELD = "export-archive"
-PASSWORD_FIELD = "export-password"
 
 
 class Exports(Protocol):
@@ -118,7 +117,9 @@ class ExportRunner(OneTaskRequests):
             return None
         if request.sealed_password is None:
             raise FailedPrecondition(f"request {request.id} has no archive password")
-        password = unseal_with(key, request.subject_id, PASSWORD_FIELD, request.sealed_password)
+        password = unseal_with(
+            key, request.subject_id, exports.PASSWORD_FIELD, request.sealed_password
+        )
         generated_at = self.now()
         document = exports.merge(
             request_id=request.id,

@@ -30,7 +30,7 @@ from services.common.timestamps import as_utc
 from services.common.topics import ERASURE_REQUESTED
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
-from services.erasure.domain.exports import new_password
+from services.erasure.domain.exports import PASSWORD_FIELD, new_password
 from services.erasure.domain.plan import PENDING
 from services.erasure.service_layer.keyring import Keyring
 
@@ -166,7 +166,7 @@ class PrivacyRequests:
         rules.require_transition(request.status, rules.IDENTITY_VERIFIED)
         sealed = await self._sealed_email(request) if request.type == "erasure" else None
         password = new_password() if request.type in rules.EXPORT_TYPES else ""
-        sealed_password = await self._sealed(request, "export-password", password)
+        sealed_password = await self._sealed(request, PASSWORD_FIELD, password)
         at = self.now()
         async with self.database.transaction() as session:
             repo = RequestRepository(session)
