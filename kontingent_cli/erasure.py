@@ -88,6 +88,23 @@ def _show(request: pb.PrivacyRequest, as_json: bool) -> None:
         )
 
 
+AttestationOpt = Annotated[
+    str, typer.Option(help="How you, the admin, checked it is the member asking.")
+]
+MethodOpt = Annotated[str, typer.Option(help="e.g. admin-attestation, bankid, in-person")]
+
+
+def _verify(
+    org: str | None, api_key: str | None, request_id: str, method: str, attestation: str
+) -> pb.PrivacyRequest:
+    return requests_call(
+        org,
+        api_key,
+        "VerifyIdentity",
+        pb.VerifyIdentityRequest(request_id=request_id, method=method, attestation=attestation),
+    )
+
+
 @erasure_app.command("request")
 def erasure_request(
     member: Annotated[str, typer.Option("--member", help="The member asking.")],
@@ -102,12 +119,16 @@ def erasure_request(
     purpose: Annotated[
         str, typer.Option(help="An objection's purpose key, e.g. marketing, newsletter.")
     ] = "",
-    attestation: Annotated[
-        str, typer.Option(help="How you, the admin, checked it is the member asking.")
-    ] = "identity checked by the org's admin",
-    method: Annotated[str, typer.Option(help="e.g. admin-attestation, bankid")] = (
-        "admin-attestation"
-    ),
+    attestation: AttestationOpt = "identity checked by the org's admin",
+    method: MethodOpt = "admin-attestation",
+    verify_now: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Record your identity check now (default), or only file the request and "
+            "verify it later with `erasure verify`.",
+        ),
+    ] = True,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -124,15 +145,42 @@ def erasure_request(
         "FileRequest",
         pb.FileRequestRequest(subject_id=member, type=type_, purpose=purpose),
     )
-    verified = requests_call(
-        org,
-        api_key,
-        "VerifyIdentity",
-        pb.VerifyIdentityRequest(
-            request_id=filed.request_id, method=method, attestation=attestation
-        ),
+    if verify_now:
+        filed = _verify(org, api_key, filed.request_id, method, attestation)
+    _show(filed, as_json)
+
+
+@erasure_app.command("verify")
+def erasure_verify(
+    request_id: str,
+    attestation: AttestationOpt = "identity checked by the org's admin",
+    method: MethodOpt = "admin-attestation",
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Record your identity check of a request filed earlier: it starts at once."""
+    _show(_verify(org, api_key, request_id, method, attestation), as_json)
+
+
+@erasure_app.command("extend")
+def erasure_extend(
+    request_id: str,
+    months: Annotated[int, typer.Option(help="1 or 2 more months, once.")],
+    reason: Annotated[str, typer.Option(help="Why: the member is told.")],
+    member_told: Annotated[
+        bool,
+        typer.Option("--member-told", help="Confirm the member was told of the extension and why."),
+    ] = False,
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Extend an open request's deadline, once, within its first month."""
+    request = pb.ExtendDeadlineRequest(
+        request_id=request_id, months=months, reason=reason, member_told=member_told
     )
-    _show(verified, as_json)
+    _show(requests_call(org, api_key, "ExtendDeadline", request), as_json)
 
 
 @erasure_app.command("status")

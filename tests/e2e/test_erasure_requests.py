@@ -85,3 +85,39 @@ def test_the_subprocessors_are_listed(stack: Stack) -> None:
     assert listed["version"] >= 1 and listed["last_changed"]
     printed = cli(stack, "erasure", "subprocessors", "--org", org["org_id"])
     assert printed.returncode == 0 and "Stripe" in printed.stdout
+
+
+def test_a_request_filed_unverified_can_be_extended_then_verified(stack: Stack) -> None:
+    org = create_org(stack, "Ålesund Seilforening", "950000104")
+    member = register(stack, org, "Ola Vik", "ola.vik@example.no", "91234575")
+    member_id, org_id = member["member_id"], org["org_id"]
+
+    filed = cli_json(
+        stack, "erasure", "request", "--org", org_id, "--member", member_id, "--no-verify"
+    )
+    assert filed["status"] == "received"  # waits for the identity check
+    extend = ("erasure", "extend", filed["request_id"], "--org", org_id, "--months", "2")
+    untold = cli(stack, *extend, "--reason", "mange arkiver å gå gjennom")
+    assert untold.returncode != 0 and "member_told" in untold.stderr
+    extended = cli_json(stack, *extend, "--reason", "mange arkiver å gå gjennom", "--member-told")
+    assert extended["extended_months"] == 2 and extended["due_date"] > filed["due_date"]
+
+    verified = cli_json(
+        stack,
+        "erasure",
+        "verify",
+        filed["request_id"],
+        "--org",
+        org_id,
+        "--method",
+        "in-person",
+        "--attestation",
+        "saw the member's ID card",
+    )
+    assert (verified["status"], verified["identity_method"]) == ("identity_verified", "in-person")
+
+    def completed() -> dict | None:
+        status = cli_json(stack, "erasure", "status", filed["request_id"], "--org", org_id)
+        return status if status["status"] == "completed" else None
+
+    wait_until(completed, timeout_s=60, what="the erasure to complete")
