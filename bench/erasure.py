@@ -49,13 +49,11 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from statistics import median
+from typing import Any
 
 import grpc
-from events.v1.envelope_pb2 import Envelope
 from membership.v1 import membership_pb2_grpc
 from notify.v1 import events_pb2 as notify_events
 from notify.v1 import notify_pb2, notify_pb2_grpc
@@ -64,7 +62,6 @@ from privacy.v1 import requests_pb2 as pb
 from privacy.v1 import requests_pb2_grpc
 
 from bench import procstat
-from bench.baseline import assigned_consumer
 from bench.common import (
     RPC_TIMEOUT_S,
     Calls,
@@ -72,135 +69,71 @@ from bench.common import (
     bearer,
     create_org,
     local_stack,
-    percentile,
     register_request,
     run_calls,
 )
+from bench.erasure_report import DrainPhase, LatencyPhase, Sample, render
+from bench.loopback_providers import (
+    SENDGRID,
+    TWILIO,
+    UNLIMITED,
+    loopback_server,
+    sendgrid_settings,
+    twilio_settings,
+)
+from bench.topic_reader import TopicReader, envelope_of, epoch
 from kontingent_cli.devstack import Stack
 from services.common.topics import ERASURE_COMPLETED, MESSAGE_RECORDED
 from services.erasure.domain.certificate import Entry, verify
-from tests.loopback import sendgrid as sendgrid_loopback
-from tests.loopback import twilio as twilio_loopback
 
-TARGET_P99_S = 2.0
-TARGET_RATE = 100.0
 REGISTER_CONCURRENCY = 64
 SMS_BATCH = 1000  # SendToMembers takes at most 1000 members
 POLL_S = 0.1
-ROOT = Path(__file__).resolve().parents[1]
-
-
-# -- the loopback providers, each in a process of its own ---------------------------------
-
-
-async def _serve_twilio() -> None:
-    server = twilio_loopback.TwilioLoopback()
-    print(await server.start(), flush=True)
-    await asyncio.Event().wait()
-
-
-def start_loopback(args: list[str]) -> tuple[subprocess.Popen[str], str]:
-    """A loopback server started with `python <args>`; it prints its base URL first."""
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    base_url = proc.stdout.readline().strip()
-    if not base_url.startswith("http"):
-        proc.kill()
-        raise SystemExit(f"the loopback server {args} did not start")
-    return proc, base_url
 
 
 def stack_env(sendgrid_url: str, twilio_url: str) -> dict[str, dict[str, str]]:
-    sendgrid = {
-        "SENDGRID_API_KEY": sendgrid_loopback.API_KEY,
-        "SENDGRID_BASE_URL": sendgrid_url,
-    }
-    twilio = {
-        "TWILIO_ACCOUNT_SID": twilio_loopback.ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": twilio_loopback.AUTH_TOKEN,
-        "TWILIO_BASE_URL": twilio_url,
-    }
+    providers = {**sendgrid_settings(sendgrid_url), **twilio_settings(twilio_url)}
     return {
         "notify": {
             "EMAIL_MODE": "sendgrid",
             "SMS_MODE": "twilio",
-            **sendgrid,
-            **twilio,
+            **providers,
             "TWILIO_FROM": "+4790000000",
-            "SENDGRID_REQUESTS_PER_S": "1000000",
-            "TWILIO_REQUESTS_PER_S": "1000000",
+            "SENDGRID_REQUESTS_PER_S": UNLIMITED,
+            "TWILIO_REQUESTS_PER_S": UNLIMITED,
         },
-        "erasure": {**sendgrid, **twilio},
+        "erasure": providers,
     }
 
 
 # -- what Kafka says -----------------------------------------------------------------------
 
 
-def epoch(envelope: Envelope) -> float:
-    return envelope.occurred_at.ToNanoseconds() / 1e9
-
-
-class Listener:
-    """Reads a topic from its beginning in the background (the stack is fresh, so every
-    record is the run's) and hands each envelope to `on_envelope`."""
-
-    def __init__(self, stack: Stack, topic: str) -> None:
-        self.stack = stack
-        self.topic = topic
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self.consumer = await assigned_consumer(self.stack.broker, self.topic)
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=100, max_records=1000)
-            for records in batches.values():
-                for record in records:
-                    envelope = Envelope()
-                    envelope.ParseFromString(record.value)
-                    self.on_envelope(envelope)
-
-    def on_envelope(self, envelope: Envelope) -> None:
-        raise NotImplementedError
-
-    def check(self) -> None:
-        if self.task is not None and self.task.done():  # the reader died: say why
-            self.task.result()
-
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
-        await self.consumer.stop()
-
-
-class Messages(Listener):
+class Messages(TopicReader):
     """notify.message-recorded.v1: how many messages were handed to a provider, by kind."""
 
     def __init__(self, stack: Stack) -> None:
-        super().__init__(stack, MESSAGE_RECORDED.name)
+        super().__init__(stack.broker, MESSAGE_RECORDED.name)
         self.counts: Counter[tuple[str, str]] = Counter()  # (template, channel) -> messages
 
-    def on_envelope(self, envelope: Envelope) -> None:
+    def on_record(self, record: Any) -> None:
         recorded = notify_events.MessageRecorded()
-        if envelope.payload.Unpack(recorded):
+        if envelope_of(record).payload.Unpack(recorded):
             self.counts[recorded.template, recorded.channel] += 1
 
 
-class Completions(Listener):
+class Completions(TopicReader):
     """privacy.erasure-completed.v1: each request's completion (the envelope's occurred_at)
     and when this process saw it, epoch seconds."""
 
     def __init__(self, stack: Stack) -> None:
-        super().__init__(stack, ERASURE_COMPLETED.name)
+        super().__init__(stack.broker, ERASURE_COMPLETED.name)
         self.occurred: dict[str, float] = {}
         self.seen: dict[str, float] = {}
         self.changed = asyncio.Event()
 
-    def on_envelope(self, envelope: Envelope) -> None:
+    def on_record(self, record: Any) -> None:
+        envelope = envelope_of(record)
         completed = privacy_events.ErasureCompleted()
         if envelope.payload.Unpack(completed):
             self.occurred.setdefault(completed.request_id, epoch(envelope))
@@ -217,70 +150,6 @@ class Completions(Listener):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.changed.wait(), min(left, 1.0))
         return True
-
-
-# -- the phases ----------------------------------------------------------------------------
-
-
-@dataclass
-class Sample:
-    filed_at: float  # FileRequest sent
-    verified_at: float  # VerifyIdentity answered
-    completed_at: float  # the event's occurred_at
-    certificate_at: float  # GetCertificate answered, the request `completed`
-    target_done_s: dict[str, float]  # target -> finished, seconds after the identity check
-
-
-@dataclass
-class LatencyPhase:
-    samples: list[Sample] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-    def latencies(self) -> list[float]:
-        return sorted(s.completed_at - s.filed_at for s in self.samples)
-
-    def observed(self) -> list[float]:
-        return sorted(s.certificate_at - s.filed_at for s in self.samples)
-
-
-@dataclass
-class DrainPhase:
-    n: int
-    filed_sent: dict[int, float] = field(default_factory=dict)
-    verify_sent: dict[int, float] = field(default_factory=dict)
-    verified_at: dict[int, float] = field(default_factory=dict)
-    request_ids: dict[int, str] = field(default_factory=dict)
-    failures: Counter[str] = field(default_factory=Counter)
-    completed: list[float] = field(default_factory=list)  # occurred_at, ascending
-    cpu: dict[str, float | None] = field(default_factory=dict)
-    cpu_wall_s: float = 0.0
-    machine_busy: float | None = None
-    timed_out: bool = False
-
-    @property
-    def filing_rate(self) -> float:
-        if not self.verified_at:
-            return 0.0
-        return len(self.verified_at) / (
-            max(self.verified_at.values()) - min(self.filed_sent.values())
-        )
-
-    @property
-    def drain_rate(self) -> float:
-        if not self.completed or not self.verify_sent:
-            return 0.0
-        return len(self.completed) / (self.completed[-1] - min(self.verify_sent.values()))
-
-    @property
-    def after_filing(self) -> tuple[int, float]:
-        """Completions after the last VerifyIdentity answer, and their rate from then."""
-        if not self.verified_at:
-            return 0, 0.0
-        end = max(self.verified_at.values())
-        later = [t for t in self.completed if t > end]
-        if not later or later[-1] <= end:
-            return len(later), 0.0
-        return len(later), len(later) / (later[-1] - end)
 
 
 class Driver:
@@ -458,106 +327,6 @@ class Driver:
         return phase
 
 
-# -- the report ----------------------------------------------------------------------------
-
-
-def verdict(met: bool) -> str:
-    return "MET" if met else "NOT MET"
-
-
-def render(args: argparse.Namespace, latency: LatencyPhase, drain: DrainPhase) -> str:
-    lat = latency.latencies()
-    obs = latency.observed()
-    p99 = percentile(lat, 99)
-    lat_ok = len(latency.samples) == args.sample and not latency.failures and p99 < TARGET_P99_S
-    later, later_rate = drain.after_filing
-    complete = len(drain.completed) == drain.n and not drain.failures
-    rate_ok = complete and drain.drain_rate >= TARGET_RATE
-    first_verify = min(drain.verify_sent.values(), default=0.0)
-    last_done = drain.completed[-1] - first_verify if drain.completed else float("nan")
-
-    def spread(values: list[float]) -> str:
-        p50, p99 = (1000 * percentile(values, q) for q in (50, 99))
-        top = 1000 * max(values, default=float("nan"))
-        return f"p50 {p50:.0f} ms  p99 {p99:.0f} ms  max {top:.0f} ms"
-
-    rows = [
-        (
-            "latency samples",
-            f"{len(latency.samples)} of {args.sample}, one at a time"
-            + (f"; failures: {latency.failures[:3]}" if latency.failures else ""),
-        ),
-        (
-            "request -> completed (event)",
-            spread(lat),
-        ),
-        (
-            "request -> certificate answered",
-            spread(obs),
-        ),
-        (
-            f"latency p99 < {TARGET_P99_S:g} s",
-            verdict(lat_ok),
-        ),
-        (
-            "drain erasures",
-            f"{len(drain.verified_at)} filed and verified, "
-            f"{len(drain.completed)} completed of {drain.n}"
-            + (f"; failed calls {dict(drain.failures)}" if drain.failures else ""),
-        ),
-        (
-            "filing rate",
-            f"{drain.filing_rate:8.1f} requests/s  (FileRequest + VerifyIdentity, "
-            f"{args.concurrency} in flight)",
-        ),
-        (
-            "drain rate",
-            f"{drain.drain_rate:8.1f} erasures/s  (first VerifyIdentity -> last completion, "
-            f"{last_done:.2f} s)",
-        ),
-        (
-            "after filing ended",
-            f"{later_rate:8.1f} erasures/s  ({later} completions after the last verify answer)",
-        ),
-        (f"drain >= {TARGET_RATE:g} erasures/s", verdict(rate_ok)),
-    ]
-    if drain.timed_out:
-        rows.append(("timeout", "the drain hit its time limit; see 'drain erasures'"))
-    width = max(len(label) for label, _ in rows)
-    lines = [
-        f"Kontingent erasure benchmark: sample={args.sample}, N={args.n}, "
-        f"concurrency={args.concurrency}, {os.cpu_count()} CPUs",
-        "",
-        *(f"  {label:<{width}}  {value}" for label, value in rows),
-    ]
-    if latency.samples:
-        targets: dict[str, list[float]] = {}
-        for s in latency.samples:
-            for target, at in s.target_done_s.items():
-                targets.setdefault(target, []).append(at)
-        verify_ms = median(1000 * (s.verified_at - s.filed_at) for s in latency.samples)
-        complete_ms = median(1000 * (s.completed_at - s.verified_at) for s in latency.samples)
-        lines += [
-            "",
-            "Latency sample, medians: FileRequest sent -> VerifyIdentity answered "
-            f"{verify_ms:.0f} ms; verify answered -> completed {complete_ms:.0f} ms; "
-            "each target finished, after the identity check:",
-            "  "
-            + "  ".join(
-                f"{t} {1000 * median(v):.0f} ms"
-                for t, v in sorted(targets.items(), key=lambda kv: median(kv[1]))
-            ),
-        ]
-    busy = "n/a" if drain.machine_busy is None else f"{100 * drain.machine_busy:.0f}%"
-    lines += [
-        "",
-        f"CPU over the drain phase ({drain.cpu_wall_s:.2f} s wall, first FileRequest -> last "
-        f"completion seen; whole machine busy {busy} of {os.cpu_count()} CPUs):",
-        *procstat.cpu_rows(drain.cpu, drain.cpu_wall_s, len(drain.completed), "erasure"),
-    ]
-    return "\n".join(lines)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.erasure",
@@ -588,7 +357,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile-seconds", type=int, default=20, help="py-spy duration (default 20)"
     )
-    parser.add_argument("--serve-twilio", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.n < 2 or args.sample < 1 or args.concurrency < 1 or args.timeout <= 0:
         parser.error("--n must be >= 2, --sample >= 1, --concurrency >= 1, --timeout > 0")
@@ -634,22 +402,16 @@ async def run(
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.serve_twilio:
-        asyncio.run(_serve_twilio())
-        return 0
-    sendgrid, sendgrid_url = start_loopback(["-m", "tests.loopback.sendgrid"])
-    twilio, twilio_url = start_loopback(["-m", "bench.erasure", "--serve-twilio"])
-    try:
-        with local_stack(args.keep_data, stack_env(sendgrid_url, twilio_url)) as stack:
-            pids = {name: proc.pid for name, proc in stack.processes.items()}
-            pids["sendgrid loopback"] = sendgrid.pid
-            pids["twilio loopback"] = twilio.pid
-            pids["bench (this process)"] = os.getpid()
-            latency, drain = asyncio.run(run(stack, args, pids))
-    finally:
-        for proc in (sendgrid, twilio):
-            proc.terminate()
-            proc.wait(10)
+    with (
+        loopback_server(SENDGRID) as (sendgrid_pid, sendgrid_url),
+        loopback_server(TWILIO) as (twilio_pid, twilio_url),
+        local_stack(args.keep_data, stack_env(sendgrid_url, twilio_url)) as stack,
+    ):
+        pids = {name: proc.pid for name, proc in stack.processes.items()}
+        pids["sendgrid loopback"] = sendgrid_pid
+        pids["twilio loopback"] = twilio_pid
+        pids["bench (this process)"] = os.getpid()
+        latency, drain = asyncio.run(run(stack, args, pids))
     print(render(args, latency, drain))
     return 0
 

@@ -47,7 +47,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -55,17 +54,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import grpc
-from aiokafka import AIOKafkaConsumer
 from membership.v1 import membership_pb2_grpc
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Mail
 
 from bench import procstat
-from bench.baseline import assigned_consumer
 from bench.common import Calls, bearer, create_org, local_stack, register_request, run_calls
+from bench.loopback_providers import SENDGRID, UNLIMITED, loopback_server, sendgrid_settings
+from bench.topic_reader import Subjects
 from kontingent_cli.devstack import Stack
 from services.common.topics import MEMBER_REGISTERED, MESSAGE_RECORDED
 from tests.loopback.sendgrid import API_KEY
@@ -79,21 +77,6 @@ REJOIN_S = 1.0
 SUBJECT = "Kvittering for kontingent"
 TEXT = "Hei!\n\nVi har mottatt betalingen din på 500 kr. Takk!\n\nHilsen Benk og Bane IL\n"
 HTML = "<p>Hei!</p><p>Vi har mottatt betalingen din på 500 kr. Takk!</p><p>Benk og Bane IL</p>"
-
-
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.loopback.sendgrid"],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    assert proc.stdout is not None
-    base_url = proc.stdout.readline().strip()
-    if not base_url.startswith("http"):
-        proc.kill()
-        raise SystemExit("the loopback SendGrid server did not start")
-    return proc, base_url
 
 
 class Arrivals:
@@ -201,33 +184,6 @@ class ServicePhase:
         return max((b - a for a, b in zip(self.times, self.times[1:], strict=False)), default=0.0)
 
 
-class Subjects:
-    """The distinct subjects (record keys: member ids) with an event on a topic so far, read
-    from its beginning; the stack is fresh, so these are the run's. (The local broker's end
-    offsets do not count records, so they cannot tell.)"""
-
-    def __init__(self, consumer: AIOKafkaConsumer) -> None:
-        self.consumer = consumer
-        self.seen: set[bytes] = set()
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=100, max_records=1000)
-            for records in batches.values():
-                self.seen.update(record.key for record in records)
-
-    def __len__(self) -> int:
-        if self.task.done():  # the reader died: say why
-            self.task.result()
-        return len(self.seen)
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-        await self.consumer.stop()
-
-
 class ServiceDriver:
     def __init__(
         self, stack: Stack, arrivals: Arrivals, deadline: float, pids: dict[str, int]
@@ -264,8 +220,10 @@ class ServiceDriver:
     async def run(self, n: int, warmup: int) -> ServicePhase:
         phase = ServicePhase(n)
         await self.open()
-        registered = Subjects(await assigned_consumer(self.stack.broker, MEMBER_REGISTERED.name))
-        recorded = Subjects(await assigned_consumer(self.stack.broker, MESSAGE_RECORDED.name))
+        registered = Subjects(self.stack.broker, MEMBER_REGISTERED.name)
+        recorded = Subjects(self.stack.broker, MESSAGE_RECORDED.name)
+        await registered.start()
+        await recorded.start()
         notify = self.stack.processes["notify"]
         try:
             metadata = bearer(await create_org(self.channel, self.stack.secrets["ADMIN_TOKEN"]))
@@ -458,35 +416,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    server, base_url = start_server()
-    arrivals = Arrivals(base_url)
     env = {
-        "notify": {
-            "EMAIL_MODE": "sendgrid",
-            "SENDGRID_BASE_URL": base_url,
-            "SENDGRID_API_KEY": API_KEY,
-            "SENDGRID_CONCURRENCY": str(args.concurrency),
-            "SENDGRID_REQUESTS_PER_S": "1000000",
-        },
         "billing": {"DEFAULT_FEE_ORE": "0"},  # no invoice, so the welcome is the only email
     }
-    try:
+    with loopback_server(SENDGRID) as (server_pid, base_url):
+        env["notify"] = {
+            "EMAIL_MODE": "sendgrid",
+            **sendgrid_settings(base_url),
+            "SENDGRID_CONCURRENCY": str(args.concurrency),
+            "SENDGRID_REQUESTS_PER_S": UNLIMITED,
+        }
+        arrivals = Arrivals(base_url)
         with local_stack(args.keep_data, env) as stack:
             print("running: raw, service, raw ...", file=sys.stderr, flush=True)
             if args.warmup:
                 raw_phase(base_url, arrivals, args.warmup, args.concurrency)
             before = raw_phase(base_url, arrivals, args.n, args.concurrency)
             pids = {name: proc.pid for name, proc in stack.processes.items()}
-            pids["sendgrid loopback"] = server.pid
+            pids["sendgrid loopback"] = server_pid
             pids["bench (this process)"] = os.getpid()
             driver = ServiceDriver(stack, arrivals, time.monotonic() + args.timeout, pids)
             service = asyncio.run(
                 asyncio.wait_for(driver.run(args.n, args.warmup), args.timeout + 60)
             )
             after = raw_phase(base_url, arrivals, args.n, args.concurrency)
-    finally:
-        server.terminate()
-        server.wait(10)
     print(render(args, before, service, after))
     return 0
 

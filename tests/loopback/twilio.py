@@ -211,3 +211,13 @@ def _parse(value: str) -> datetime:
     if len(value) == 10:
         return datetime.fromisoformat(value).replace(tzinfo=UTC)
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+async def _serve() -> None:
+    server = TwilioLoopback()
+    print(await server.start(), flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":  # a server in its own process: python -m tests.loopback.twilio
+    asyncio.run(_serve())

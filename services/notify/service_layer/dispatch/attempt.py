@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -58,9 +57,3 @@ def retry_later(attempt: Attempt, failure: ProviderFailure, policy: DispatchPoli
     attempt.delay_s = delivery.retry_delay_s(
         attempt.number, failure.retry_after_s, policy.backoff_base_s, policy.backoff_cap_s
     )
-
-
-def aware(at: datetime | None) -> datetime | None:
-    if at is not None and at.tzinfo is None:
-        return at.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    return at

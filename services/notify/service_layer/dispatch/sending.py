@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from services.common.timestamps import as_utc
 from services.notify.domain.delivery import (
     PERMANENT,
     OutgoingEmail,
@@ -21,7 +22,6 @@ from services.notify.domain.suppression import EMAIL, SMS
 from services.notify.service_layer.dispatch.attempt import (
     Attempt,
     DispatchPolicy,
-    aware,
     retry_later,
 )
 from services.notify.service_layer.dispatch.providers import EmailProvider, SmsProvider
@@ -80,7 +80,7 @@ class Sending:
         elif row.channel == SMS:
             sms = sms_of(attempt)
             attempt.provider = self.sms.name
-            since = aware(row.created_at) or self.clock()
+            since = as_utc(row.created_at) if row.created_at else self.clock()
 
             def lookup() -> Awaitable[str | None]:
                 return self.sms.lookup(sms, since)
