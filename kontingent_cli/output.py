@@ -10,6 +10,7 @@ import typer
 from google.protobuf.json_format import MessageToDict
 from membership.v1 import membership_pb2_grpc
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kontingent_cli.clients import Credentials, Session
@@ -27,7 +28,9 @@ KeyOpt = Annotated[
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}")
+    # Escaped: a message naming a field like `answers[date]` is text, not markup. Not wrapped:
+    # a path or id cut in two at the terminal's width cannot be copied or grepped.
+    err.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
