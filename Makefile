@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.generated
 
-.PHONY: install protos run test test-fast lint bench clean
+.PHONY: install protos run test test-fast lint bench clean browser
 
 install: $(STAMP)
 
@@ -31,8 +31,14 @@ $(GEN_STAMP): $(STAMP) $(PROTOS)
 run: protos
 	$(BIN)/kontingent dev up
 
-test: protos
+test: protos browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The privacy page's end-to-end test drives Debian's headless Chromium through chromedriver
+# (selenium, never a downloaded browser); CI runs as root on a fresh Debian machine.
+browser:
+	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver)
 
 test-fast: protos
 	$(BIN)/python -m pytest -q -m 'not e2e' $(PYTEST_ARGS)

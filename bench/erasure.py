@@ -31,8 +31,9 @@ stripe target records billing's answer). Then:
   drain phase (first FileRequest -> last completion seen).
 
 Targets (issue 6): latency p99 < 2 s, drain >= 100 erasures/s. Not measured: real providers'
-latency (the loopback servers answer at once), SendGrid's erase job finishing (it is recorded
-when accepted), restriction and objection requests, PostgreSQL. A benchmark measures: it
+latency (the loopback servers answer at once), SendGrid taking its time over an erase job (the
+loopback finishes it at once, so the erasure's first look at the Email Activity confirms it),
+restriction and objection requests, PostgreSQL. A benchmark measures: it
 exits 0 whether or not a target is met, and says which.
 """
 
@@ -185,17 +186,21 @@ class Driver:
             await create_org(self.channels["membership"], self.stack.secrets["ADMIN_TOKEN"])
         )
         run_id = uuid.uuid4().hex[:8]
-        requests = [register_request(run_id, i) for i in range(count)]
-        print(f"registering {count} members ...", file=sys.stderr, flush=True)
+        # A few spare sign-ups: on a loaded machine one of 500 now and then fails at start
+        # (UNAVAILABLE); the set-up is not measured, so it uses the first `count` that worked.
+        requests = [register_request(run_id, i) for i in range(count + count // 100 + 2)]
+        print(f"registering {len(requests)} members ...", file=sys.stderr, flush=True)
         calls = await asyncio.wait_for(
             run_calls(
                 self.members.RegisterMember, requests, REGISTER_CONCURRENCY, metadata, Calls()
             ),
             self.left(),
         )
-        if calls.failures:
+        member_ids = [calls.replies[i].member_id for i in sorted(calls.replies)]
+        if len(member_ids) < count:
             raise SystemExit(f"sign-ups failed: {calls.failures}")
-        member_ids = [calls.replies[i].member_id for i in range(count)]
+        if calls.failures:
+            print(f"warning: sign-ups failed: {calls.failures}", file=sys.stderr, flush=True)
         queued = 0
         for start in range(0, count, SMS_BATCH):
             sent = await self.notify.SendToMembers(
@@ -213,8 +218,8 @@ class Driver:
             if sent.not_queued:
                 print(f"warning: SMS not queued: {dict(sent.not_queued)}", file=sys.stderr)
         wanted = {
-            ("welcome", "email"): count,
-            ("invoice-issued", "email"): count,
+            ("welcome", "email"): len(member_ids),
+            ("invoice-issued", "email"): len(member_ids),
             ("org-message", "sms"): queued,
         }
         print(f"waiting for notify to send {wanted} ...", file=sys.stderr, flush=True)
@@ -224,7 +229,7 @@ class Driver:
                 raise SystemExit(f"set-up timed out: notify sent {dict(self.messages.counts)}")
             await asyncio.sleep(POLL_S)
         print(f"notify sent {dict(self.messages.counts)}", file=sys.stderr, flush=True)
-        return metadata, member_ids
+        return metadata, member_ids[:count]
 
     async def file(self, member_id: str, metadata: Metadata) -> tuple[str, float, float, float]:
         """FileRequest + VerifyIdentity: (request id, filed sent, verify sent, verified)."""

@@ -30,7 +30,7 @@ SERVICES = ("erasure", "membership", "billing", "notify")  # erasure first: it h
 # Each service gets only the secrets it uses.
 SECRETS_OF = {
     "erasure": ("INTERNAL_TOKEN", "KEK", "LEDGER_KEY", "ADMIN_TOKEN", "EXPORT_LINK_KEY"),
-    "membership": ("INTERNAL_TOKEN", "ADMIN_TOKEN", "BLIND_INDEX_KEY"),
+    "membership": ("INTERNAL_TOKEN", "ADMIN_TOKEN", "BLIND_INDEX_KEY", "PRIVACY_LINK_KEY"),
     "billing": ("INTERNAL_TOKEN", "PSEUDONYM_KEY", "STRIPE_WEBHOOK_SECRETS"),
     "notify": (
         "INTERNAL_TOKEN",
@@ -98,6 +98,7 @@ def new_secrets() -> dict[str, str]:
         "PSEUDONYM_KEY": secrets.token_urlsafe(32),
         "UNSUBSCRIBE_KEY": secrets.token_urlsafe(32),
         "EXPORT_LINK_KEY": secrets.token_urlsafe(32),
+        "PRIVACY_LINK_KEY": secrets.token_urlsafe(32),
         "SUPPRESSION_KEY": secrets.token_urlsafe(32),
         "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
         # SendGrid signs its Event Webhook with its private key; notify holds the public
@@ -210,6 +211,8 @@ class Stack:
             env.setdefault("PUBLIC_BASE_URL", self.http_url("notify"))
         if service == "erasure":  # where the emailed export links point
             env.setdefault("PUBLIC_BASE_URL", self.http_url("erasure"))
+        if service == "membership":  # where the emailed privacy page links point
+            env.setdefault("PUBLIC_BASE_URL", self.http_url("membership"))
         if service in self.config.database_urls:
             env["DATABASE_URL"] = self.config.database_urls[service]
         env.update(self.config.service_env.get(service, {}))
@@ -325,6 +328,7 @@ class Stack:
                 f"{service:<13} grpc {self.grpc_addr(service)}   "
                 f"http {self.http_url(service)} (/metrics /healthz /readyz)"
             )
+        lines.append(f"privacy page  {self.http_url('membership')}/privacy/<org_id>  (members)")
         lines.append(
             f"data          {self.data_dir}  (email sandbox: {self.data_dir / 'sandbox' / 'email'})"
         )

@@ -6,6 +6,7 @@ sub-processors."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Annotated, Any
 
 import typer
@@ -34,6 +35,7 @@ erasure_app = typer.Typer(
     no_args_is_help=True,
 )
 REQUEST_TYPES = ("erasure", "restriction", "objection", "access", "portability")
+POLL_S = 0.25
 
 
 def requests_call(org: str | None, api_key: str | None, method: str, request: Any) -> Any:
@@ -92,6 +94,7 @@ AttestationOpt = Annotated[
     str, typer.Option(help="How you, the admin, checked it is the member asking.")
 ]
 MethodOpt = Annotated[str, typer.Option(help="e.g. admin-attestation, bankid, in-person")]
+ATTESTED, ADMIN_ATTESTATION = "identity checked by the org's admin", "admin-attestation"
 
 
 def _verify(
@@ -119,8 +122,8 @@ def erasure_request(
     purpose: Annotated[
         str, typer.Option(help="An objection's purpose key, e.g. marketing, newsletter.")
     ] = "",
-    attestation: AttestationOpt = "identity checked by the org's admin",
-    method: MethodOpt = "admin-attestation",
+    attestation: AttestationOpt = ATTESTED,
+    method: MethodOpt = ADMIN_ATTESTATION,
     verify_now: Annotated[
         bool,
         typer.Option(
@@ -139,22 +142,31 @@ def erasure_request(
     prints, once)."""
     if type_ not in REQUEST_TYPES:
         raise typer.BadParameter(f"one of {', '.join(REQUEST_TYPES)}", param_hint="--type")
-    filed = requests_call(
-        org,
-        api_key,
-        "FileRequest",
-        pb.FileRequestRequest(subject_id=member, type=type_, purpose=purpose),
-    )
+    request = pb.FileRequestRequest(subject_id=member, type=type_, purpose=purpose)
+    _show(file_request(org, api_key, request, method, attestation, verify_now), as_json)
+
+
+def file_request(
+    org: str | None,
+    api_key: str | None,
+    request: pb.FileRequestRequest,
+    method: str,
+    attestation: str,
+    verify_now: bool = True,
+) -> pb.PrivacyRequest:
+    """File a request and, unless told not to, record the admin's identity check (it starts
+    at once)."""
+    filed = requests_call(org, api_key, "FileRequest", request)
     if verify_now:
         filed = _verify(org, api_key, filed.request_id, method, attestation)
-    _show(filed, as_json)
+    return filed
 
 
 @erasure_app.command("verify")
 def erasure_verify(
     request_id: str,
-    attestation: AttestationOpt = "identity checked by the org's admin",
-    method: MethodOpt = "admin-attestation",
+    attestation: AttestationOpt = ATTESTED,
+    method: MethodOpt = ADMIN_ATTESTATION,
     org: OrgOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -191,14 +203,59 @@ def erasure_status(
     _show(requests_call(org, api_key, "GetRequest", pb.RequestRef(request_id=request_id)), as_json)
 
 
+def wait_completed(
+    org: str | None, api_key: str | None, request_id: str, timeout_s: float
+) -> pb.PrivacyRequest:
+    """The request once completed; one still open after `timeout_s` ends the command, naming
+    what it waits for and how to follow it (it goes on: a target that fails is retried)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        request = requests_call(org, api_key, "GetRequest", pb.RequestRef(request_id=request_id))
+        if request.status == "completed":
+            return request
+        if time.monotonic() >= deadline:
+            waiting = ", ".join(
+                f"{t.target} ({t.status}{', ' + t.last_error if t.last_error else ''})"
+                for t in request.targets
+                if t.status != "done"
+            )
+            raise fail(
+                f"erasure request {request_id} has not completed within {timeout_s:g} s "
+                f"(status {request.status}{'; waiting for ' + waiting if waiting else ''}). "
+                f"It goes on: follow it with `kontingent erasure status {request_id}`.",
+                3,
+            )
+        time.sleep(POLL_S)
+
+
+def certificate_problems(request_id: str, entries: list[Entry], head_hash: str) -> list[str]:
+    """The chain's problems, and any entry issued for another request: a whole certificate
+    of another erasure chains just as well, so each entry must name this request."""
+    problems = verify(entries, head_hash)
+    for seq, entry in enumerate(entries):
+        try:
+            named = json.loads(entry.canonical_json).get("request_id")
+        except ValueError:
+            continue  # verify reported it
+        if named != request_id:
+            problems.append(f"entry {seq}: issued for request {named}, not {request_id}")
+    return problems
+
+
 @erasure_app.command("certificate")
 def erasure_certificate(
     request_id: str, org: OrgOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Print a completed erasure's certificate and verify its hash chain (exit 1 if broken)."""
+    show_certificate(org, api_key, request_id, as_json)
+
+
+def show_certificate(org: str | None, api_key: str | None, request_id: str, as_json: bool) -> None:
+    """Print a completed erasure's certificate, verified here; a broken chain ends the
+    command with exit 1."""
     found = requests_call(org, api_key, "GetCertificate", pb.RequestRef(request_id=request_id))
     entries = [Entry(e.canonical_json, e.hash) for e in found.entries]
-    problems = verify(entries, found.head_hash)
+    problems = certificate_problems(request_id, entries, found.head_hash)
     bodies = [json.loads(e.canonical_json) for e in entries]
     if as_json:
         print_json(
@@ -213,7 +270,16 @@ def erasure_certificate(
             }
         )
     else:
-        table = Table("#", "target", "action", "removed", "kept (basis, until)", "when", "hash")
+        table = Table(
+            "#",
+            "target",
+            "action",
+            "removed",
+            "kept (basis, until)",
+            "recipients told (art. 19)",
+            "when",
+            "hash",
+        )
         for body, entry in zip(bodies, entries, strict=True):
             table.add_row(
                 str(body.get("seq")),
@@ -223,6 +289,11 @@ def erasure_certificate(
                 ", ".join(
                     f"{k['category']} {k['count']} ({k['legal_basis']}, {k['delete_after']})"
                     for k in body.get("kept", [])
+                ),
+                "; ".join(
+                    f"{r['recipient']}: {r['how'] if r['told'] else 'NOT told, ' + r['how']}"
+                    f" ({r['at']})"
+                    for r in body.get("recipients_told", [])
                 ),
                 body.get("at", ""),
                 entry.hash[:12],

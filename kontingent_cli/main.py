@@ -12,11 +12,21 @@ from typing import Annotated, Any
 
 import typer
 from membership.v1 import membership_pb2
-from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc, keyring_pb2, keyring_pb2_grpc
+from privacy.v1 import data_subject_pb2, data_subject_pb2_grpc
+from privacy.v1 import requests_pb2 as erasure_pb2
 from rich.console import Console
 from rich.table import Table
 
-from kontingent_cli import api_keys, billing, consents, erasure, forms, membership_types, orgs
+from kontingent_cli import (
+    api_keys,
+    billing,
+    consents,
+    erasure,
+    forms,
+    membership_types,
+    orgs,
+    retention,
+)
 from kontingent_cli.member_import import member_import
 from kontingent_cli.output import (
     JsonOpt,
@@ -49,8 +59,9 @@ app.add_typer(api_keys.audit_app, name="audit")
 app.add_typer(membership_types.type_app, name="type")
 app.add_typer(billing.billing_app, name="billing")
 app.add_typer(erasure.erasure_app, name="erasure")
+app.add_typer(retention.retention_app, name="retention")
 
-# Erase order: stores first, the keyring's own entry last; the key itself is shredded after.
+# The stores `member export` merges, each its own key in the document.
 STORES = ("membership", "billing", "notify", "erasure")
 
 
@@ -303,27 +314,29 @@ def member_export(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) ->
 
 
 @member_app.command("erase")
-def member_erase(member_id: str, org: OrgOpt = None, api_key: KeyOpt = None) -> None:
-    """Erase a member from every service at once, then shred their key; prints the receipts.
-    The direct path, with no request or certificate: `kontingent erasure request` files a
-    tracked request instead (retried until every target answers, with a certificate)."""
-    session = org_session(org, api_key)
-    receipts = []
-    for service in STORES:
-        with session.channel(service) as channel:
-            stub = data_subject_pb2_grpc.DataSubjectStoreStub(channel)
-            receipt = rpc(
-                lambda stub=stub: session.call(
-                    stub.Erase, data_subject_pb2.SubjectRequest(subject_id=member_id)
-                )
-            )
-        receipts.append(message(receipt))
-    with session.channel("erasure") as channel:
-        stub = keyring_pb2_grpc.KeyringStub(channel)
-        shred = rpc(
-            lambda: session.call(stub.ShredKey, keyring_pb2.KeyRequest(subject_id=member_id))
-        )
-    print_json({"subject_id": member_id, "receipts": receipts, "key": message(shred)})
+def member_erase(
+    member_id: str,
+    attestation: erasure.AttestationOpt = erasure.ATTESTED,
+    method: erasure.MethodOpt = erasure.ADMIN_ATTESTATION,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for every target to answer.")
+    ] = 120.0,
+    org: OrgOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Erase a member everywhere: files an erasure request with your identity check (as
+    `kontingent erasure request`), waits for it to complete and prints its certificate,
+    verified. Exit 3 if it has not completed in time: it goes on, and its id is printed."""
+    filed = erasure.file_request(
+        org,
+        api_key,
+        erasure_pb2.FileRequestRequest(subject_id=member_id, type="erasure"),
+        method,
+        attestation,
+    )
+    erasure.wait_completed(org, api_key, filed.request_id, timeout)
+    erasure.show_certificate(org, api_key, filed.request_id, as_json)
 
 
 @dev_app.command("up")

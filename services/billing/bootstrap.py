@@ -7,16 +7,18 @@ from pathlib import Path
 import grpc
 from billing.v1 import billing_pb2_grpc
 
+from services.billing.adapters.repository import Repository
 from services.billing.adapters.stripe_gateway import StripeConfig, make_gateway
 from services.billing.config import BillingSettings
 from services.billing.entrypoints.grpc_api import BillingServicer
 from services.billing.entrypoints.webhook import StripeWebhook, add_webhook_route
+from services.billing.metrics import RETENTION
 from services.billing.service_layer.billing_api import BillingApi
 from services.billing.service_layer.dunning import Dunning
 from services.billing.service_layer.invoicing import DefaultFee, Invoicing
 from services.billing.service_layer.payments import Payments
 from services.billing.service_layer.renewals import Renewals
-from services.billing.service_layer.retention import RetentionSweep
+from services.billing.service_layer.retention_profiles import BillingRetention
 from services.billing.service_layer.stripe_customers import MembershipContacts
 from services.billing.service_layer.subject_store import InvoiceSubjectStore
 from services.common.grpc.auth import (
@@ -29,6 +31,12 @@ from services.common.grpc.auth import (
 from services.common.grpc.client import ServiceClient
 from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
 from services.common.grpc.directory import remote_api_key_resolver
+from services.common.grpc.subject_index import (
+    SUBJECT_INDEX_POLICY,
+    SUBJECT_INDEX_SERVICE,
+    add_subject_index,
+)
+from services.common.retention_sweep import ErasureProfiles, add_retention_sweeps
 from services.common.runtime import Runtime
 from services.common.topics import MEMBER_REGISTERED, MEMBER_STATUS_CHANGED
 
@@ -55,6 +63,8 @@ POLICY = {
         for method in methods
     },
     **data_subject_policy(),
+    # The erasure service's ledger replay finds the members a restored billing holds.
+    **SUBJECT_INDEX_POLICY,
 }
 
 
@@ -77,10 +87,14 @@ def bootstrap(settings: BillingSettings) -> Runtime:
     )
     runtime.every("billing.dunning", settings.dunning_interval_s, dunning.run)
     runtime.every("billing.renewals", settings.renewal_interval_s, renewals.run)
-    runtime.every(
-        "billing.retention", settings.retention_interval_s, RetentionSweep(runtime.database).run
-    )
     payments = _payments(settings, runtime, membership)
+    # The keyring's address is the erasure service's, where the orgs' profiles are.
+    erasure = ServiceClient(
+        "erasure", settings.keyring_addr, token, runtime.metrics, settings.rpc_deadline_s
+    )
+    runtime.on_stop(erasure.close)
+    retention = BillingRetention(runtime.database, ErasureProfiles(erasure), payments, RETENTION)
+    add_retention_sweeps(runtime, retention.sweeps, settings.retention_interval_s, retention.run)
     store = InvoiceSubjectStore(
         runtime.database,
         settings.pseudonym_key.get_secret_value().encode(),
@@ -92,10 +106,15 @@ def bootstrap(settings: BillingSettings) -> Runtime:
             BillingServicer(BillingApi(runtime.database, payments), payments), server
         )
         add_data_subject_store(server, "billing", store)
+        add_subject_index(
+            server,
+            runtime.database,
+            lambda session, *page: Repository(session).member_refs_after(*page),
+        )
 
     runtime.serve_grpc(
         add_servicers,
-        ["billing.v1.BillingService", DATA_SUBJECT_SERVICE],
+        ["billing.v1.BillingService", DATA_SUBJECT_SERVICE, SUBJECT_INDEX_SERVICE],
         POLICY,
         Authenticator(token, remote_api_key_resolver(membership)),
     )

@@ -24,7 +24,7 @@ class BillingSettings(ServiceSettings):
     # Sweeps (seconds between runs) and how far ahead of a period's end it is invoiced.
     dunning_interval_s: float = 3600
     renewal_interval_s: float = 3600
-    retention_interval_s: float = 86400
+    retention_interval_s: float = 3600
     renewal_lead_days: int = 30
     # "payment_intents" (local stack, tests: localstripe has no Checkout) or "checkout".
     stripe_payment_flow: Literal["payment_intents", "checkout"] = "payment_intents"

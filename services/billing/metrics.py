@@ -3,6 +3,7 @@
 from prometheus_client import Counter, Histogram
 
 from services.common.metrics import LATENCY_BUCKETS
+from services.common.retention_sweep import SweepMetrics
 
 INVOICES_ISSUED = Counter("billing_invoices_issued_total", "Invoices issued", ["reason"])
 INVOICES_PSEUDONYMISED = Counter(
@@ -17,6 +18,8 @@ RETENTION_DELETED = Counter(
     "Records deleted by the retention sweep once their bookkeeping period passed",
     ["record"],
 )
+# The retention sweep under each org's profile (services/common/retention_sweep.py).
+RETENTION = SweepMetrics("billing")
 
 # Stripe: operation is our name for the call (create_customer, start_payment, ...), outcome
 # "ok" or the SDK's error class; event type is Stripe's for handled types, else "other".

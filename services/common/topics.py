@@ -36,6 +36,7 @@ MEMBER_STATUS_CHANGED = TopicSpec("membership.member-status-changed.v1")
 CONSENT_CHANGED = TopicSpec("membership.consent-changed.v1")
 POLICY_PUBLISHED = TopicSpec("membership.policy-published.v1")
 RECONSENT_REQUESTED = TopicSpec("membership.reconsent-requested.v1")
+PRIVACY_LINK_REQUESTED = TopicSpec("membership.privacy-link-requested.v1")
 INVOICE_ISSUED = TopicSpec("billing.invoice-issued.v1")
 PAYMENT_SUCCEEDED = TopicSpec("billing.payment-succeeded.v1")
 DUNNING_EXHAUSTED = TopicSpec("billing.dunning-exhausted.v1")
@@ -46,6 +47,8 @@ MESSAGE_RECORDED = TopicSpec("notify.message-recorded.v1")
 ERASURE_REQUESTED = TopicSpec("privacy.erasure-requested.v1")
 ERASURE_COMPLETED = TopicSpec("privacy.erasure-completed.v1")
 EXPORT_READY = TopicSpec("privacy.export-ready.v1")
+SUBPROCESSORS_CHANGED = TopicSpec("privacy.subprocessors-changed.v1")
+RETENTION_PROFILE_LOADED = TopicSpec("privacy.retention-profile-loaded.v1")
 
 CATALOG: tuple[TopicSpec, ...] = (
     MEMBER_REGISTERED,
@@ -53,6 +56,7 @@ CATALOG: tuple[TopicSpec, ...] = (
     CONSENT_CHANGED,
     POLICY_PUBLISHED,
     RECONSENT_REQUESTED,
+    PRIVACY_LINK_REQUESTED,
     INVOICE_ISSUED,
     PAYMENT_SUCCEEDED,
     DUNNING_EXHAUSTED,
@@ -63,6 +67,8 @@ CATALOG: tuple[TopicSpec, ...] = (
     ERASURE_REQUESTED,
     ERASURE_COMPLETED,
     EXPORT_READY,
+    SUBPROCESSORS_CHANGED,
+    RETENTION_PROFILE_LOADED,
 )
 
 

@@ -11,6 +11,7 @@ from privacy.v1 import (
     keyring_pb2_grpc,
     ledger_pb2_grpc,
     requests_pb2_grpc,
+    retention_pb2_grpc,
     subprocessors_pb2_grpc,
 )
 
@@ -30,6 +31,7 @@ from services.common.topics import ERASURE_REQUESTED
 from services.erasure.adapters.key_store import KeyStore
 from services.erasure.adapters.membership_contacts import MembershipContacts
 from services.erasure.adapters.membership_flags import MembershipFlags
+from services.erasure.adapters.retention_files import builtin_profile_files
 from services.erasure.adapters.store_exports import StoreExports
 from services.erasure.adapters.targets.sendgrid_recipient import (
     SendGridConfig,
@@ -43,6 +45,7 @@ from services.erasure.entrypoints.export_page import add_export_routes
 from services.erasure.entrypoints.grpc_keyring import KeyringServicer
 from services.erasure.entrypoints.grpc_ledger import ErasureLedgerServicer
 from services.erasure.entrypoints.grpc_requests import PrivacyRequestsServicer
+from services.erasure.entrypoints.grpc_retention import RetentionServicer
 from services.erasure.entrypoints.grpc_subprocessors import SubprocessorsServicer
 from services.erasure.registry import erasure_targets
 from services.erasure.service_layer.erasure_runner import ErasureRunner
@@ -53,8 +56,10 @@ from services.erasure.service_layer.membership_requests import MembershipRequest
 from services.erasure.service_layer.planning import ErasurePlanner
 from services.erasure.service_layer.replay import LedgerReplay
 from services.erasure.service_layer.request_metrics import RequestMetrics
-from services.erasure.service_layer.requests import PrivacyRequests
+from services.erasure.service_layer.requests import PrivacyRequests, seal_free_text
+from services.erasure.service_layer.retention_profiles import RetentionProfiles
 from services.erasure.service_layer.subject_store import KeyringSubjectStore
+from services.erasure.service_layer.subprocessor_changes import record_subprocessor_version
 from services.erasure.subprocessors import load_subprocessors
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -109,7 +114,21 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
         MembershipContacts(stores["membership"]),
         on_committed=committed,
     )
-    subprocessors = SubprocessorsServicer(load_subprocessors())
+    # Requests from before the free text was sealed: sealed once the service is up (finds
+    # nothing after that first pass).
+    runtime.every(
+        "erasure.seal-free-text", 3600.0, lambda: seal_free_text(runtime.database, keyring)
+    )
+    registry_file = load_subprocessors()
+    subprocessors = SubprocessorsServicer(registry_file)
+    # At start (and hourly after, which finds the version recorded): a new registry version
+    # is announced once.
+    runtime.every(
+        "erasure.subprocessor-version",
+        3600.0,
+        lambda: record_subprocessor_version(runtime.database, registry_file),
+    )
+    retention = RetentionServicer(RetentionProfiles(runtime.database, builtin_profile_files()))
 
     def add_servicers(server: grpc.aio.Server) -> None:
         keyring_pb2_grpc.add_KeyringServicer_to_server(KeyringServicer(keyring), server)
@@ -117,10 +136,11 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
             PrivacyRequestsServicer(requests), server
         )
         subprocessors_pb2_grpc.add_SubprocessorsServicer_to_server(subprocessors, server)
+        retention_pb2_grpc.add_RetentionServicer_to_server(retention, server)
         add_data_subject_store(server, "erasure", KeyringSubjectStore(keyring))
         ledger_pb2_grpc.add_ErasureLedgerServicer_to_server(
             ErasureLedgerServicer(
-                LedgerReplay(runtime.database, keyring, stores["membership"], stores)
+                LedgerReplay(runtime.database, keyring, stores, list(stores.values()))
             ),
             server,
         )
@@ -130,10 +150,25 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
             f"/privacy.v1.Keyring/{m}": INTERNAL
             for m in ("GetOrCreateKey", "GetKey", "GetKeys", "ReserveKeys")
         },
-        # `kontingent member erase` (the direct path, without a request) shreds the key itself.
-        "/privacy.v1.Keyring/ShredKey": frozenset({SCOPE_INTERNAL, SCOPE_PRIVACY}),
+        # Not an org's: a key shredded outside a request would block the request in flight.
+        "/privacy.v1.Keyring/ShredKey": INTERNAL,
         **{f"/privacy.v1.PrivacyRequests/{m}": PRIVACY for m in REQUEST_METHODS},
-        "/privacy.v1.Subprocessors/ListSubprocessors": frozenset({SCOPE_PRIVACY, SCOPE_ORG_ADMIN}),
+        # Membership's privacy page files and verifies a member's own requests (the signed
+        # email link is the identity check), naming the org.
+        **{
+            f"/privacy.v1.PrivacyRequests/{m}": frozenset({SCOPE_PRIVACY, SCOPE_INTERNAL})
+            for m in ("FileRequest", "VerifyIdentity")
+        },
+        # Notify reads it to tell every org of a change (privacy.subprocessors-changed.v1).
+        "/privacy.v1.Subprocessors/ListSubprocessors": frozenset(
+            {SCOPE_PRIVACY, SCOPE_ORG_ADMIN, SCOPE_INTERNAL}
+        ),
+        **{
+            f"/privacy.v1.Retention/{m}": frozenset({SCOPE_PRIVACY, SCOPE_ORG_ADMIN})
+            for m in ("LoadProfile", "GetProfile", "ListProfiles")
+        },
+        # The services' retention sweeps read every org's profile.
+        "/privacy.v1.Retention/ListActiveProfiles": INTERNAL,
         **data_subject_policy(),
         # Re-applies every org's erasures after a restore: the platform's operators only.
         "/privacy.v1.ErasureLedger/Replay": frozenset({SCOPE_ADMIN}),
@@ -144,6 +179,7 @@ def bootstrap(settings: ErasureSettings) -> Runtime:
             "privacy.v1.Keyring",
             "privacy.v1.PrivacyRequests",
             "privacy.v1.Subprocessors",
+            "privacy.v1.Retention",
             DATA_SUBJECT_SERVICE,
             "privacy.v1.ErasureLedger",
         ],
@@ -192,14 +228,17 @@ def _erasure_pipeline(
         keyring,
         backoff_base_s=settings.erasure_backoff_base_s,
         backoff_cap_s=settings.erasure_backoff_cap_s,
+        confirm_poll_base_s=settings.erasure_confirm_poll_base_s,
         deadline_s=settings.erasure_target_deadline_s,
         idle_s=settings.erasure_poll_s,
         on_committed=runtime.relay.wake,
     )
-    runtime.consume(
-        "erasure.erasure-requested",
-        ERASURE_REQUESTED,
-        ErasurePlanner(registry).on_erasure_requested,
+    planner = ErasurePlanner(registry)
+    runtime.consume("erasure.erasure-requested", ERASURE_REQUESTED, planner.on_erasure_requested)
+    # At start, and again later: during a rolling deploy an older replica may still plan
+    # without the new target.
+    runtime.every(
+        "erasure.plan-backfill", 600.0, lambda: planner.add_missing_tasks(runtime.database)
     )
     runtime.on_commit(runner.wake)
     # Back to back: each pass waits for a wake-up or the poll interval when idle.

@@ -35,6 +35,9 @@ class ErasureSettings(ServiceSettings):
     erasure_poll_s: float = 1.0
     erasure_backoff_base_s: float = 2.0
     erasure_backoff_cap_s: float = 3600.0
+    # First wait before asking a vendor that deletes later (SendGrid) whether it is done;
+    # doubles each time: not confirmed after 5 polls (about 30 times this) alerts as stuck.
+    erasure_confirm_poll_base_s: float = 60.0
     erasure_target_deadline_s: float = 30.0
     request_metrics_interval_s: float = 15.0
     # Access and portability: the archive's one-time link is signed with EXPORT_LINK_KEY,

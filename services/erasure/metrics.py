@@ -18,10 +18,10 @@ REQUESTS_COMPLETED = Counter(
     "erasure_requests_completed_total", "Requests completed, by type", ["type"]
 )
 TARGET_ATTEMPTS = Counter(
-    "erasure_target_attempts_total", "Calls to erasure targets, by outcome", ["target", "outcome"]
-)
-TARGET_FAILURES = Counter(
-    "erasure_target_failures_total", "Failed calls to erasure targets (each retried)", ["target"]
+    "erasure_target_attempts_total",
+    "Calls to erasure targets, by outcome: done, awaiting (accepted, confirmation polled "
+    "later) or failed (retried)",
+    ["target", "outcome"],
 )
 TARGETS_STUCK = Gauge(
     "erasure_targets_stuck",

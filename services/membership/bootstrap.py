@@ -6,7 +6,6 @@ from pathlib import Path
 
 import grpc
 from membership.v1 import membership_pb2_grpc
-from privacy.v1 import ledger_pb2_grpc
 
 from services.common.grpc.auth import (
     SCOPE_ADMIN,
@@ -19,20 +18,36 @@ from services.common.grpc.auth import (
 )
 from services.common.grpc.client import ServiceClient
 from services.common.grpc.data_subject import DATA_SUBJECT_SERVICE, add_data_subject_store
+from services.common.grpc.subject_index import (
+    SUBJECT_INDEX_POLICY,
+    SUBJECT_INDEX_SERVICE,
+    add_subject_index,
+)
+from services.common.retention_sweep import (
+    ErasureProfiles,
+    RetentionSweeps,
+    add_retention_sweeps,
+)
 from services.common.runtime import Runtime
 from services.common.sealing import Sealer, SubjectReservations
 from services.common.topics import DUNNING_EXHAUSTED, PAYMENT_SUCCEEDED
+from services.membership.adapters.privacy_requests import PrivacyRequestsClient
+from services.membership.adapters.repository import Repository
 from services.membership.config import MembershipSettings
+from services.membership.domain.privacy_links import PrivacyLinks
 from services.membership.entrypoints.grpc_api import (
     InternalDirectoryServicer,
     MembershipServicer,
 )
-from services.membership.entrypoints.grpc_subject_index import SubjectIndexServicer
+from services.membership.entrypoints.privacy_page import PrivacyPage, add_privacy_routes
+from services.membership.metrics import RETENTION
 from services.membership.service_layer.api_keys import ApiKeyHandlers
 from services.membership.service_layer.handlers import MembershipHandlers
 from services.membership.service_layer.lifecycle import MemberLifecycle
 from services.membership.service_layer.logins import LoginLog
 from services.membership.service_layer.members import MemberRights
+from services.membership.service_layer.privacy_links import PrivacySelfService
+from services.membership.service_layer.retention import MembershipRetention
 from services.membership.service_layer.subject_store import MemberSubjectStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -94,11 +109,13 @@ POLICY = {
             "GetContacts",
             "GetConsents",
             "WithdrawConsent",
+            "GetPrivacyLink",
+            "ListOrgContacts",
         )
     },
     **data_subject_policy(),
     # The erasure service's ledger replay lists member ids to match them against the ledger.
-    "/privacy.v1.SubjectIndex/ListSubjects": frozenset({SCOPE_INTERNAL}),
+    **SUBJECT_INDEX_POLICY,
 }
 
 
@@ -132,19 +149,35 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
         "membership.dunning-exhausted", DUNNING_EXHAUSTED, lifecycle.on_dunning_exhausted
     )
     runtime.every("status-sweep", settings.status_sweep_interval_s, lifecycle.sweep)
+    # The keyring's address is the erasure service's: profiles and requests live there too.
+    erasure = ServiceClient(
+        "erasure", settings.keyring_addr, token, runtime.metrics, settings.rpc_deadline_s
+    )
+    runtime.on_stop(erasure.close)
+    requests = PrivacyRequestsClient(erasure)
+    retention = RetentionSweeps(
+        "membership",
+        ErasureProfiles(erasure),
+        MembershipRetention(runtime.database, sealer, requests).sweep_org,
+        RETENTION,
+    )
+    add_retention_sweeps(runtime, retention, settings.retention_interval_s)
+
+    store = MemberSubjectStore(handlers, runtime.database, sealer)
+    privacy = _privacy_page(settings, runtime, handlers, store, requests)
 
     def add_servicers(server: grpc.aio.Server) -> None:
         membership_pb2_grpc.add_MembershipServiceServicer_to_server(
             MembershipServicer(handlers, keys, MemberRights(handlers), LoginLog(handlers)), server
         )
         membership_pb2_grpc.add_InternalDirectoryServicer_to_server(
-            InternalDirectoryServicer(handlers), server
+            InternalDirectoryServicer(handlers, privacy), server
         )
-        add_data_subject_store(
-            server, "membership", MemberSubjectStore(handlers, runtime.database, sealer)
-        )
-        ledger_pb2_grpc.add_SubjectIndexServicer_to_server(
-            SubjectIndexServicer(runtime.database), server
+        add_data_subject_store(server, "membership", store)
+        add_subject_index(
+            server,
+            runtime.database,
+            lambda session, *page: Repository(session).member_ids_after(*page),
         )
 
     runtime.serve_grpc(
@@ -153,9 +186,31 @@ def bootstrap(settings: MembershipSettings) -> Runtime:
             "membership.v1.MembershipService",
             "membership.v1.InternalDirectory",
             DATA_SUBJECT_SERVICE,
-            "privacy.v1.SubjectIndex",
+            SUBJECT_INDEX_SERVICE,
         ],
         POLICY,
         authenticator,
     )
     return runtime
+
+
+def _privacy_page(
+    settings: MembershipSettings,
+    runtime: Runtime,
+    handlers: MembershipHandlers,
+    store: MemberSubjectStore,
+    requests: PrivacyRequestsClient,
+) -> PrivacySelfService:
+    """The member's privacy page (HTTP) and what notify asks for its emailed link."""
+    key = settings.privacy_link_key.get_secret_value()
+    if not key:
+        raise SystemExit("PRIVACY_LINK_KEY is required: it signs the privacy page's links")
+    privacy = PrivacySelfService(
+        handlers,
+        store,
+        PrivacyLinks(key, settings.public_base_url, settings.privacy_link_ttl_s),
+        requests,
+        settings.privacy_link_resend_s,
+    )
+    add_privacy_routes(runtime.app, runtime.metrics, PrivacyPage(privacy))
+    return privacy

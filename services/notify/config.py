@@ -35,6 +35,11 @@ class NotifySettings(ServiceSettings):
     dispatch_backoff_cap_s: float = 900.0
     dispatch_batch_size: int = 200
     dispatch_poll_s: float = 1.0
+    # How soon notices to orgs (a changed sub-processor list) are tried again for the orgs a
+    # round could not reach.
+    org_notice_retry_s: float = 60.0
+    # How often the retention sweep enforces each org's profile.
+    retention_interval_s: float = 3600.0
     # Delivery webhooks. SendGrid signs its Event Webhook with ECDSA P-256: its public key,
     # base64 DER as SendGrid's settings page shows it. Twilio signs with the auth token, over
     # the public URL it called: PUBLIC_BASE_URL (scheme and host, as Twilio sees them) + path.

@@ -18,7 +18,9 @@ from services.notify.config import NotifySettings
 from services.notify.domain.suppression import address_hash
 from services.notify.domain.unsubscribe_links import UnsubscribeLinks
 from services.notify.entrypoints.grpc_api import NotifyServicer
+from services.notify.entrypoints.grpc_erasure_confirmation import add_erasure_confirmations
 from services.notify.entrypoints.unsubscribe_page import add_unsubscribe_routes
+from services.notify.service_layer.erasure_confirmation import ErasureConfirmations
 from services.notify.service_layer.event_messages import EventMessages
 from services.notify.service_layer.messages_on_events import messages_on_events
 from services.notify.service_layer.org_sending import OrgSending
@@ -48,10 +50,15 @@ def unsubscribe_links(settings: NotifySettings) -> UnsubscribeLinks:
 
 
 def add_messaging(
-    runtime: Runtime, settings: NotifySettings, sealer: Sealer, membership: ServiceClient
+    runtime: Runtime,
+    settings: NotifySettings,
+    sealer: Sealer,
+    membership: ServiceClient,
+    wake_dispatcher: Callable[[], None],
 ) -> Callable[[grpc.aio.Server], None]:
     """Registers the consumers and the unsubscribe routes; returns what adds NotifyService
-    to the gRPC server (its methods' scopes are POLICY)."""
+    and ErasureConfirmations to the gRPC server (their methods' scopes are POLICY and
+    ERASURE_CONFIRMATIONS_POLICY)."""
     directory = Directory(membership)
     links = unsubscribe_links(settings)
     suppression_key = settings.suppression_key.get_secret_value().encode()
@@ -73,6 +80,7 @@ def add_messaging(
             prefetch=consumer.prefetch if spec.prefetch else None,
         )
     add_unsubscribe_routes(runtime.app, runtime.metrics, Unsubscribing(links, directory))
+    confirmations = ErasureConfirmations(runtime.database, directory, queue, wake_dispatcher)
     servicer = NotifyServicer(
         runtime.database,
         OrgTemplates(runtime.database, queue.overrides),
@@ -81,5 +89,6 @@ def add_messaging(
 
     def add(server: grpc.aio.Server) -> None:
         notify_pb2_grpc.add_NotifyServiceServicer_to_server(servicer, server)
+        add_erasure_confirmations(server, confirmations)
 
     return add

@@ -2,6 +2,8 @@
 
 from prometheus_client import Counter
 
+from services.common.retention_sweep import SweepMetrics
+
 MESSAGES_SKIPPED = Counter(
     "notify_messages_skipped_total", "Messages not sent, by reason", ["template", "reason"]
 )
@@ -39,4 +41,13 @@ MESSAGES_DISPATCHED = Counter(
     "notify_messages_dispatched_total",
     "Dispatch attempts on queued messages, by channel and outcome",
     ["channel", "outcome"],
+)
+# The retention sweep under each org's profile (services/common/retention_sweep.py).
+RETENTION = SweepMetrics("notify")
+# Notices to orgs (service_layer/org_notices.py): sent, failed, no-address (no contact email),
+# sending (tried again next round).
+ORG_NOTICES = Counter(
+    "notify_org_notices_total",
+    "Notices to orgs' contacts, by kind and outcome",
+    ["kind", "outcome"],
 )

@@ -26,7 +26,15 @@ def stack(
             pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
         urls = {service: create_pg_database(service) for service in SERVICES}
     stack = Stack(
-        StackConfig(data_dir=data_dir, random_ports=True, database_urls=urls, log_level="info")
+        StackConfig(
+            data_dir=data_dir,
+            random_ports=True,
+            database_urls=urls,
+            log_level="info",
+            # Each second, so that a profile an org loads is seen acting at once (only orgs
+            # with a profile are swept: test_retention.py's).
+            service_env={"membership": {"RETENTION_INTERVAL_S": "1"}},
+        )
     )
     stack.backend = backend  # type: ignore[attr-defined]
     try:

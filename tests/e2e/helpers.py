@@ -38,7 +38,7 @@ def cli(stack: Stack, *args: str, api_key: str | None = None) -> subprocess.Comp
 
 
 # Commands whose output is a JSON document anyway (they take no --json).
-JSON_ONLY = (("member", "export"), ("member", "erase"))
+JSON_ONLY = (("member", "export"),)
 
 
 def cli_json(stack: Stack, *args: str, api_key: str | None = None) -> Any:
@@ -48,6 +48,14 @@ def cli_json(stack: Stack, *args: str, api_key: str | None = None) -> Any:
     result = cli(stack, *args, api_key=api_key)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
+
+
+def erase(stack: Stack, org_id: str, member_id: str) -> dict[str, dict[str, Any]]:
+    """`member erase` (a tracked request, waited for): its certificate's entries by target,
+    the certificate verified."""
+    certificate = cli_json(stack, "member", "erase", member_id, "--org", org_id)
+    assert certificate["verified"], certificate["problems"]
+    return {e["entry"]["target"]: e["entry"] for e in certificate["entries"]}
 
 
 def create_org(stack: Stack, name: str, org_number: str) -> dict[str, str]:

@@ -51,7 +51,7 @@ def test_other_orgs_member_is_not_found_and_untouchable(stack: Stack) -> None:
                 timeout=5,
                 metadata=(("authorization", f"Bearer {b['api_key']}"),),
             )
-        assert shred.value.code() == grpc.StatusCode.NOT_FOUND
+        assert shred.value.code() == grpc.StatusCode.PERMISSION_DENIED
         with pytest.raises(grpc.RpcError) as get_key:
             keyring_pb2_grpc.KeyringStub(channel).GetKey(
                 keyring_pb2.KeyRequest(subject_id=member_id),
@@ -63,6 +63,35 @@ def test_other_orgs_member_is_not_found_and_untouchable(stack: Stack) -> None:
     # A's member is intact after B's attempts.
     still = cli_json(stack, "member", "get", member_id, "--org", a["org_id"])
     assert still["email"] == "siri@example.no"
+
+
+def test_an_org_key_cannot_erase_or_shred_around_a_tracked_request(stack: Stack) -> None:
+    """Only the erasure service erases and shreds: a direct call would leave no ledger entry
+    or certificate, and a key shredded outside a request would block it."""
+    org = create_org(stack, "Bergen Bueskyttere", "955500008")
+    member_id = register(stack, org, "Åse Bue", "ase.bue@example.no", "+4741234599")["member_id"]
+    own_key = (("authorization", f"Bearer {org['api_key']}"),)
+    for service in ("membership", "billing", "notify", "erasure"):
+        with grpc.insecure_channel(stack.grpc_addr(service)) as channel:
+            with pytest.raises(grpc.RpcError) as erase:
+                data_subject_pb2_grpc.DataSubjectStoreStub(channel).Erase(
+                    data_subject_pb2.SubjectRequest(subject_id=member_id),
+                    timeout=5,
+                    metadata=own_key,
+                )
+            assert erase.value.code() == grpc.StatusCode.PERMISSION_DENIED, service
+    with grpc.insecure_channel(stack.grpc_addr("erasure")) as channel:
+        with pytest.raises(grpc.RpcError) as shred:
+            keyring_pb2_grpc.KeyringStub(channel).ShredKey(
+                keyring_pb2.KeyRequest(subject_id=member_id), timeout=5, metadata=own_key
+            )
+        assert shred.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    exported = cli_json(stack, "member", "export", member_id, "--org", org["org_id"])["stores"]
+    assert (
+        exported["membership"]["member"]["personal_data"]["email"]["value"] == "ase.bue@example.no"
+    )
+    assert not exported["erasure"]["data_key"]["shredded_at"]
 
 
 def test_sign_ups_of_two_orgs_at_once_all_succeed(stack: Stack) -> None:

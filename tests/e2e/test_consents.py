@@ -16,6 +16,7 @@ from tests.e2e.helpers import (
     OrgApi,
     cli_json,
     create_org,
+    erase,
     events,
     wait_until,
 )
@@ -135,8 +136,7 @@ def test_erase_removes_consents(stack: Stack, club: dict[str, str], api: OrgApi)
         "RegisterMember",
         signup(email="glemt@example.no", phone="+4791000007", consents=["photos", "newsletter"]),
     )
-    receipts = cli_json(stack, "member", "erase", member.member_id, "--org", club["org_id"])
-    membership = receipts["receipts"][0]
+    membership = erase(stack, club["org_id"], member.member_id)["membership"]
     removed = {item["category"]: item.get("count", 0) for item in membership["removed"]}
     assert removed.get("consents") == 2, membership
 

@@ -195,7 +195,12 @@ def erased(
 
     status = wait_until(completed, timeout_s=90, what="the erasure to complete")
     certificate = cli_json(stack, "erasure", "certificate", filed["request_id"], "--org", org_id)
-    return {"member_id": member_id, "status": status, "certificate": certificate}
+    return {
+        "member_id": member_id,
+        "request_id": filed["request_id"],
+        "status": status,
+        "certificate": certificate,
+    }
 
 
 def test_the_certificate_verifies_and_billing_keeps_pseudonymised_rows_with_a_date(
@@ -211,6 +216,17 @@ def test_the_certificate_verifies_and_billing_keeps_pseudonymised_rows_with_a_da
         assert "bokføringsloven" in kept["legal_basis"]
         assert kept["delete_after"].endswith("-12-31")
     assert {t["status"] for t in erased["status"]["targets"]} == {"done"}
+    assert entries["confirmation"]["action"] == "member-told"
+    # Membership keeps the tombstone that blocks a re-import: a keyed hash, with its basis.
+    [tombstone] = entries["membership"]["kept"]
+    assert tombstone["category"] == "erased-address" and tombstone["pseudonymised"]
+    assert "art. 17" in tombstone["legal_basis"] and tombstone["delete_after"]
+    told = {
+        r["recipient"]: r["told"] for entry in entries.values() for r in entry["recipients_told"]
+    }
+    # Here email and SMS go to the sandbox, not through SendGrid or Twilio: only Stripe held
+    # the member's data (the customer billing made for the card payment).
+    assert told == {"Stripe": True}
     gone = cli(stack, "member", "get", erased["member_id"], "--org", club["org_id"])
     assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
 
@@ -231,9 +247,23 @@ def test_no_topic_holds_the_members_personal_data(stack: Stack, erased: dict[str
     assert not leaks(raw)
 
 
+def test_the_member_was_told_before_the_address_was_forgotten(
+    stack: Stack, erased: dict[str, Any]
+) -> None:
+    entries = {e["entry"]["target"]: e["entry"] for e in erased["certificate"]["entries"]}
+    assert entries["confirmation"]["action"] == "member-told"
+    # Sent before membership forgot the address and notify its messages.
+    assert entries["confirmation"]["at"] <= min(
+        entries["membership"]["at"], entries["notify"]["at"]
+    )
+    sent = {"template": "erasure-confirmed", "channel": "email"}
+    assert stack.metric("notify", "notify_messages_queued_total", sent) >= 1
+
+
 def test_no_sandbox_file_holds_the_members_personal_data(
     stack: Stack, erased: dict[str, Any]
 ) -> None:
+    # The sandbox stands for SendGrid and Twilio: the confirmation's copy is gone with the rest.
     assert not leaks(files_under(stack.data_dir / "sandbox"))
 
 

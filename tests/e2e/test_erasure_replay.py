@@ -1,6 +1,8 @@
 """After a restore from a backup taken before an erasure, `kontingent erasure replay` erases
-the member again in every store (and is harmless to run twice); an import never brings an
-erased member back, while a new sign-up with the same address is a new person."""
+the member again in every store (and is harmless to run twice), whichever stores were
+restored: billing's and notify's rows of her are found even when membership holds nothing of
+her; an import never brings an erased member back, while a new sign-up with the same address
+is a new person."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from tests.e2e.helpers import (
     cli_json,
     create_org,
     database_bytes,
+    erase,
     export_once_invoiced,
     private_stack,
     register,
@@ -22,20 +25,22 @@ STORES = ["membership", "billing", "notify"]
 EMAIL = "tove.replay@example.no"
 
 
-def _restart_with(stack: Stack, files: dict[str, bytes] | None) -> dict[str, bytes]:
+def _restart_with(
+    stack: Stack, files: dict[str, bytes] | None, stores: list[str] = STORES
+) -> dict[str, bytes]:
     """Stops the stores, copies their SQLite files (database, -wal, -shm) or puts `files`
     back in their place, and starts them again; returns the files as they were."""
-    stack.stop_processes(STORES)
+    stack.stop_processes(stores)
     data = Path(stack.data_dir)
-    current = {f.name: f.read_bytes() for s in STORES for f in sorted(data.glob(f"{s}.db*"))}
+    current = {f.name: f.read_bytes() for s in stores for f in sorted(data.glob(f"{s}.db*"))}
     if files is not None:
         for name in current:
             (data / name).unlink()
         for name, content in files.items():
             (data / name).write_bytes(content)
-    for service in STORES:
+    for service in stores:
         stack.start_service(service)
-    for service in STORES:
+    for service in stores:
         stack.wait_serving(service, deadline=time.monotonic() + 60)
     return current
 
@@ -49,8 +54,28 @@ def test_replay_after_a_restore_erases_the_member_again_and_import_never_recreat
         export_once_invoiced(stack, org, member)
         backup = _restart_with(stack, None)  # the backup, taken before the erasure
 
-        cli_json(stack, "member", "erase", member, "--org", org["org_id"])
-        _restart_with(stack, backup)  # restored in place
+        erase(stack, org["org_id"], member)
+        # Billing and notify restored, membership not: it holds nothing of her, as a backup
+        # of it from before she joined would not.
+        restored = ["billing", "notify"]
+        _restart_with(
+            stack, {n: b for n, b in backup.items() if n.split(".")[0] in restored}, restored
+        )
+        assert cli_json(stack, "member", "export", member, "--org", org["org_id"])["stores"][
+            "billing"
+        ]["invoices"]  # back from the backup
+
+        found = cli_json(stack, "erasure", "replay")
+        assert found["entries"] == 1 and found["subjects_found"] == 1
+        by_store = {s["store"]: s for s in found["stores"]}
+        assert by_store["membership"].get("already_gone") == 1
+        assert by_store["billing"].get("re_erased") == 1
+        assert by_store["notify"].get("re_erased") == 1  # her welcome email's log
+        exported = cli_json(stack, "member", "export", member, "--org", org["org_id"])
+        assert exported["stores"]["billing"]["invoices"] == []
+        assert exported["stores"]["notify"]["messages"] == []
+
+        _restart_with(stack, backup)  # every store restored in place
         assert member.encode() in database_bytes(stack)["membership"]  # back from the backup
 
         report = cli_json(stack, "erasure", "replay")

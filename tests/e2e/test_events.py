@@ -14,6 +14,7 @@ from tests.e2e.helpers import (
     create_org,
     database_bytes,
     emails_to,
+    erase,
     export_once_invoiced,
     read_topic,
     read_topics,
@@ -45,7 +46,7 @@ def test_no_personal_data_on_topics_or_in_databases(
 ) -> None:
     kept = register_welcomed(stack, events_org, *PEOPLE[0])
     erased = register_welcomed(stack, events_org, *PEOPLE[1])
-    cli_json(stack, "member", "erase", erased, "--org", events_org["org_id"])
+    erase(stack, events_org["org_id"], erased)
     assert kept and erased
 
     admin = KafkaAdminClient(bootstrap_servers=stack.broker)

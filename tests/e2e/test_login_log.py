@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from kontingent_cli.devstack import Stack
-from tests.e2e.helpers import cli, cli_json, create_org, database_bytes, register
+from tests.e2e.helpers import cli, cli_json, create_org, database_bytes, erase, register
 
 pytestmark = pytest.mark.e2e
 
@@ -54,8 +54,7 @@ def test_the_eleventh_login_removes_the_oldest(stack: Stack) -> None:
 
     exported = cli_json(stack, "member", "export", mid, "--org", oid)
     assert len(exported["stores"]["membership"]["login_log"]) == 10
-    erased = cli_json(stack, "member", "erase", mid, "--org", oid)
-    [membership] = [r for r in erased["receipts"] if r["store"] == "membership"]
+    membership = erase(stack, oid, mid)["membership"]
     assert any(
         item["category"] == "login-log" and item["count"] == 10 for item in membership["removed"]
     )

@@ -3,6 +3,8 @@ export from every store, erasure everywhere with the key shredded last."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kontingent_cli.devstack import Stack
@@ -11,6 +13,7 @@ from tests.e2e.helpers import (
     cli_json,
     create_org,
     emails_to,
+    erase,
     export_once_invoiced,
     register,
     wait_until,
@@ -75,17 +78,16 @@ def test_erase_removes_everywhere_keeps_payments_and_shreds_key(
     member_id = member["member_id"]
     export_once_invoiced(stack, org, member_id)  # so that there are payment records to keep
 
-    erased = cli_json(stack, "member", "erase", member_id, "--org", org["org_id"])
-    receipts = {r["store"]: r for r in erased["receipts"]}
-    assert receipts["membership"]["removed"][0]["category"] == "member-record"
-    [kept] = receipts["billing"]["kept"]
+    entries = erase(stack, org["org_id"], member_id)
+    assert entries["membership"]["removed"][0]["category"] == "member-record"
+    [kept] = entries["billing"]["kept"]
     assert kept["pseudonymised"] and "bokføringsloven" in kept["legal_basis"]
     assert kept["delete_after"].endswith("-12-31")
-    assert {r["category"] for r in receipts["notify"]["removed"]} == {
+    assert {r["category"] for r in entries["notify"]["removed"]} == {
         "message-log",
         "provider-copies",
     }
-    assert erased["key"]["shredded_at"]
+    assert entries["keyring"]["action"] == "key-shredded"
     assert emails_to(stack, "ola@example.no") == []
 
     gone = cli(stack, "member", "get", member_id, "--org", org["org_id"])
@@ -97,9 +99,25 @@ def test_erase_removes_everywhere_keeps_payments_and_shreds_key(
     assert after["erasure"]["data_key"]["shredded_at"]
     assert stack.metric("erasure", "erasure_keys_shredded_total") >= 1
 
-    again = cli_json(stack, "member", "erase", member_id, "--org", org["org_id"])
-    assert all(not r.get("removed") for r in again["receipts"])
-    assert again["key"]["already_shredded"]
+    again = cli(stack, "member", "erase", member_id, "--org", org["org_id"])
+    assert again.returncode == 1 and "already erased" in again.stderr
+
+
+def test_member_erase_names_the_request_it_stopped_waiting_for(
+    stack: Stack, org: dict[str, str]
+) -> None:
+    unknown = cli(stack, "member", "erase", "no-such-member", "--org", org["org_id"])
+    assert unknown.returncode == 1 and "NOT_FOUND" in unknown.stderr
+    member_id = register(stack, org, "Eva Vent", "eva.vent@example.no", "91234599")["member_id"]
+
+    late = cli(stack, "member", "erase", member_id, "--timeout", "0", "--org", org["org_id"])
+
+    assert late.returncode == 3, late.stderr
+    [request_id] = re.findall(r"kontingent erasure status (\S+)`", late.stderr)
+    assert "has not completed within 0 s" in late.stderr
+
+    status = cli_json(stack, "erasure", "status", request_id, "--org", org["org_id"])
+    assert status["subject_id"] == member_id and status["identity_method"]  # filed, verified
 
 
 def test_bad_input_is_refused_and_changes_nothing(stack: Stack, org: dict[str, str]) -> None:

@@ -35,7 +35,7 @@ __all__ = ["pipeline"]  # a fixture
 
 
 class Index(ledger_pb2_grpc.SubjectIndexServicer):
-    """Membership's subject index, as a restored membership would answer it."""
+    """A store's subject index, as a restored store would answer it."""
 
     def __init__(self) -> None:
         self.members: dict[str, list[str]] = {}
@@ -49,6 +49,17 @@ class Index(ledger_pb2_grpc.SubjectIndexServicer):
 
 @pytest.fixture
 async def index() -> AsyncIterator[tuple[Index, ServiceClient]]:
+    async for served in _served_index("membership"):
+        yield served
+
+
+@pytest.fixture
+async def billing_index() -> AsyncIterator[tuple[Index, ServiceClient]]:
+    async for served in _served_index("billing"):
+        yield served
+
+
+async def _served_index(store: str) -> AsyncIterator[tuple[Index, ServiceClient]]:
     servicer = Index()
     address = f"127.0.0.1:{free_port()}"
     interceptor = ServiceInterceptor(
@@ -63,7 +74,7 @@ async def index() -> AsyncIterator[tuple[Index, ServiceClient]]:
         interceptor,
     )
     await server.start()
-    client = ServiceClient("membership-index", address, TOKEN, deadline_s=5.0)
+    client = ServiceClient(f"{store}-index", address, TOKEN, deadline_s=5.0)
     yield servicer, client
     await client.close()
     await server.stop(0)
@@ -79,8 +90,8 @@ async def _ledger_rows(p: Pipeline) -> list[dict[str, object]]:
     return [dict(r._mapping) for r in rows]
 
 
-def _replay(p: Pipeline, index: ServiceClient) -> LedgerReplay:
-    return LedgerReplay(p.db, p.keyring, index, p.clients)
+def _replay(p: Pipeline, *indexes: ServiceClient) -> LedgerReplay:
+    return LedgerReplay(p.db, p.keyring, p.clients, list(indexes))
 
 
 def _sample(name: str, labels: dict[str, str]) -> float:
@@ -100,7 +111,7 @@ async def test_a_completed_erasure_leaves_one_ledger_entry_with_no_plain_id(
     assert entry["org_id"] == ORG
     assert entry["subject_key"] == subject_key(LEDGER_KEY, ORG, member)
     assert entry["scope"] == f"request:{view.request.id}"
-    assert entry["targets"] == "billing membership notify sendgrid stripe twilio"
+    assert entry["targets"] == "billing confirmation membership notify sendgrid stripe twilio"
     # Nothing in the entry is the member's id, nor the keyring's (unkeyed) hash of it.
     raw = repr(rows).encode()
     assert member.encode() not in raw
@@ -165,3 +176,26 @@ async def test_replay_erases_the_ledger_members_again_and_reshreds_a_restored_ke
     assert again.subjects_found == 1 and again.keys_reshredded == 0
     assert all(store.calls[-1] == (erased, False) for store in pipeline.stores.values())
     assert _sample("erasure_ledger_replays_total", {"outcome": "done"}) >= 2
+
+
+async def test_replay_finds_a_member_only_another_store_holds_and_erases_her_once(
+    pipeline: Pipeline,
+    index: tuple[Index, ServiceClient],
+    billing_index: tuple[Index, ServiceClient],
+) -> None:
+    """Membership's backup predates her; billing's (and notify's) came back with her rows."""
+    (membership, membership_client), (billing, billing_client) = index, billing_index
+    erased, kept = await pipeline.member(), await pipeline.member()
+    view = await pipeline.file_and_verify(erased)
+    await pipeline.drive(view.request.id, lambda v: v.request.status == "completed")
+    for store in pipeline.stores.values():
+        store.calls.clear()
+    membership.members[ORG] = [kept]
+    billing.members[ORG] = [kept, erased]
+
+    # Billing's index twice, as billing and notify both listing her: erased again once.
+    counts = await _replay(pipeline, membership_client, billing_client, billing_client).replay()
+
+    assert counts.subjects_found == 1
+    for store in pipeline.stores.values():
+        assert [subject for subject, _ in store.calls] == [erased]

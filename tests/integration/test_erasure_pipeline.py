@@ -31,7 +31,12 @@ __all__ = ["pipeline"]  # a fixture
 
 
 def failures(target: str) -> float:
-    return REGISTRY.get_sample_value("erasure_target_failures_total", {"target": target}) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "erasure_target_attempts_total", {"target": target, "outcome": "failed"}
+        )
+        or 0.0
+    )
 
 
 async def _certificate(p: Pipeline, request_id: str) -> tuple[list[Entry], str]:
@@ -53,6 +58,8 @@ async def test_a_subprocessor_failing_five_times_then_succeeding_ends_completed(
 
     assert task(done, "twilio").attempts == 6
     assert failures("twilio") - before == 5
+    # Counted once, as failed attempts; no second counter of the same failures.
+    assert REGISTRY.get_sample_value("erasure_target_failures_total", {"target": "twilio"}) is None
     assert pipeline.twilio.deleted == [pipeline.sms_sid]
     assert pipeline.sendgrid.erased == [EMAIL]
     assert done.request.sealed_email is None  # the captured address is gone too
@@ -64,11 +71,12 @@ async def test_a_subprocessor_failing_five_times_then_succeeding_ends_completed(
         for e in entries
     }
     assert actions == {
+        "confirmation": "member-told",
         "membership": "deleted",
         "billing": "pseudonymised",
         "notify": "deleted",
         "stripe": "deleted",  # by billing's Erase: recorded, not called twice
-        "sendgrid": "deleted",
+        "sendgrid": "deleted-confirmed",
         "twilio": "deleted",
         "keyring": "key-shredded",
     }

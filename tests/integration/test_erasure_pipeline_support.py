@@ -17,7 +17,10 @@ from typing import Any
 import grpc
 import pytest
 from membership.v1 import membership_pb2, membership_pb2_grpc
+from privacy.v1 import confirmation_pb2, confirmation_pb2_grpc
 from prometheus_client import CollectorRegistry
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import Mail
 from twilio.rest import Client
 
 from kontingent_cli.devstack import free_port
@@ -94,6 +97,23 @@ class Directory(membership_pb2_grpc.InternalDirectoryServicer):
 
 
 @dataclass
+class Confirmations(confirmation_pb2_grpc.ErasureConfirmationsServicer):
+    """Notify's erasure-confirmed email: pending for the first `pending` calls, then sent;
+    notes whether membership had already been erased at each call."""
+
+    membership: RecordingStore
+    pending: int = 0
+    calls: list[bool] = field(default_factory=list)  # (membership erased by then)
+
+    async def ConfirmErasure(
+        self, request: confirmation_pb2.ConfirmErasureRequest, context: grpc.aio.ServicerContext
+    ) -> confirmation_pb2.ErasureConfirmation:
+        self.calls.append(bool(self.membership.calls))
+        state = "pending" if len(self.calls) <= self.pending else "sent"
+        return confirmation_pb2.ErasureConfirmation(state=state, channel="email")
+
+
+@dataclass
 class Pipeline:
     db: Database
     keyring: Keyring
@@ -108,6 +128,7 @@ class Pipeline:
     read_topic: TopicReader
     restart: Callable[[], Any]
     clients: dict[str, ServiceClient] = field(default_factory=dict)  # the stores', over gRPC
+    confirmations: Confirmations | None = None  # notify's, over gRPC
 
     async def member(self) -> str:
         member_id = str(uuid.uuid4())
@@ -146,7 +167,13 @@ def task(view: RequestView, target: str) -> Any:
 def _runner(db: Database, keyring: Keyring, stores: dict[str, ServiceClient], sg, tw) -> Any:  # type: ignore[no-untyped-def]
     registry = erasure_targets(stores, sg, tw, KeyShredding(keyring))
     runner = ErasureRunner(
-        db, registry, keyring, backoff_base_s=0.01, backoff_cap_s=0.05, deadline_s=5.0
+        db,
+        registry,
+        keyring,
+        backoff_base_s=0.01,
+        backoff_cap_s=0.05,
+        confirm_poll_base_s=0.01,
+        deadline_s=5.0,
     )
     return registry, runner
 
@@ -170,6 +197,8 @@ async def pipeline(
     sms = await asyncio.to_thread(
         sender.messages.create, to="+4791234567", from_="+4759440000", body="Kvittering"
     )
+    # And an email through SendGrid to the address membership holds now.
+    email_id = await asyncio.to_thread(send_email, sendgrid, EMAIL)
     outcomes = {
         "membership": ErasureOutcome(removed=[Removed("contact", "name, email, phone")]),
         "billing": ErasureOutcome(
@@ -180,10 +209,11 @@ async def pipeline(
         ),
         "notify": ErasureOutcome(
             removed=[Removed("message-log", "messages", 2)],
-            provider_records={"sendgrid": ["sg-1.filter"], "twilio": [sms.sid]},
+            provider_records={"sendgrid": [email_id], "twilio": [sms.sid]},
         ),
     }
     stores = {name: RecordingStore(name, outcomes[name], keyring) for name in STORES}
+    confirmations = Confirmations(stores["membership"])
     servers: list[GrpcServer] = []
     clients: dict[str, ServiceClient] = {}
     for name in STORES:
@@ -193,10 +223,15 @@ async def pipeline(
             add_data_subject_store(server, name, stores[name])
             if name == "membership":
                 membership_pb2_grpc.add_InternalDirectoryServicer_to_server(Directory(), server)
+            if name == "notify":
+                confirmation_pb2_grpc.add_ErasureConfirmationsServicer_to_server(
+                    confirmations, server
+                )
 
         policy = {
             **data_subject_policy(),
             "/membership.v1.InternalDirectory/GetContact": frozenset({SCOPE_INTERNAL}),
+            "/privacy.v1.ErasureConfirmations/ConfirmErasure": frozenset({SCOPE_INTERNAL}),
         }
         interceptor = ServiceInterceptor(Authenticator(TOKEN, _no_keys), policy, metrics)
         server = GrpcServer(address, add, [], interceptor)
@@ -230,6 +265,7 @@ async def pipeline(
         read_topic,
         restart=lambda: None,
         clients=clients,
+        confirmations=confirmations,
     )
 
     async def restart() -> None:
@@ -255,6 +291,15 @@ async def pipeline(
     await twilio.stop()
     await sendgrid.stop()
     await state.db.close()
+
+
+def send_email(server: sendgrid_loopback.SendGridLoopback, to: str) -> str:
+    """An email sent through the loopback SendGrid with the SDK; its X-Message-Id."""
+    client = SendGridAPIClient(server.api_key, host=server.base_url)
+    answer = client.send(
+        Mail("post@example.no", to, "Kvittering", plain_text_content="Takk for betalingen")
+    )
+    return str(answer.headers["X-Message-Id"])
 
 
 async def _no_keys(api_key: str) -> None:

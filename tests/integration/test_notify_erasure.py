@@ -94,3 +94,23 @@ async def test_erasure_deletes_the_sandbox_copies_of_email_and_sms(
     assert ("provider-copies", 2) in [(r.category, r.count) for r in outcome.removed]
     left = sorted(p.name for p in tmp_path.rglob("*.json"))
     assert left == [f"{other_id}.json"], "only the other member's SMS stays"
+
+
+async def test_a_repeated_erase_still_names_the_provider_ids(notify: Notify) -> None:
+    """The first reply may be lost: the retry must still tell the erasure service what to
+    delete at SendGrid and Twilio, though the messages are gone by then."""
+    await add_message(notify.db, provider_ref="sg-2.filter")
+    await add_message(
+        notify.db, channel="sms", provider="twilio", recipient=PHONE, provider_ref="SM2"
+    )
+    await add_message(notify.db, member_id="member-2", provider_ref="sg-other.filter")
+    sealer = LocalKeys()
+    store = MessageSubjectStore(notify.db, sealer, {}, SUPPRESSION_KEY)  # type: ignore[arg-type]
+
+    first = await store.erase("org-a", "member-1")
+    again = await store.erase("org-a", "member-1")
+
+    expected = {"sendgrid": ["sg-2.filter"], "twilio": ["SM2"]}
+    assert first.provider_records == expected
+    assert again.provider_records == expected
+    assert again.removed == []  # nothing left to delete the second time

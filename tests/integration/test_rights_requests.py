@@ -6,6 +6,7 @@ driven in tests/e2e/test_erasure_requests.py); it can be told to fail."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -20,7 +21,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from kontingent_cli.devstack import free_port
 from services.common.db.engine import Database
 from services.common.db.migrations import upgrade_to_head
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument
 from services.common.grpc.auth import (
     SCOPE_PRIVACY,
     Authenticator,
@@ -153,7 +154,12 @@ async def rights(database_url: str) -> AsyncIterator[Rights]:
 
 
 def failures(target: str) -> float:
-    return REGISTRY.get_sample_value("erasure_target_failures_total", {"target": target}) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "erasure_target_attempts_total", {"target": target, "outcome": "failed"}
+        )
+        or 0.0
+    )
 
 
 async def test_a_restriction_is_set_at_membership_and_completes(rights: Rights) -> None:
@@ -227,3 +233,40 @@ async def test_a_bad_purpose_is_refused_and_nothing_is_stored(
     assert problem in refused.value.field_errors["purpose"]
     views, _ = await rights.requests.list(ORG, "", "", 0, "")
     assert views == []
+
+
+async def test_of_two_concurrent_verifications_one_wins_and_the_other_is_told(
+    rights: Rights,
+) -> None:
+    # Two replicas (two PrivacyRequests on one database) verify the same request at once.
+    member = await rights.member()
+    filed = await rights.requests.file(ADMIN, member, "restriction", "")
+    other = PrivacyRequests(rights.db, rights.keyring, NoContacts())
+    outcomes = await asyncio.gather(
+        *(
+            replica.verify_identity(ADMIN, filed.request.id, "admin-attestation", "saw the ID")
+            for replica in (rights.requests, other)
+        ),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], FailedPrecondition), outcomes
+    view = await rights.requests.get(ORG, filed.request.id)
+    verified = [h for h in view.history if h.status == "identity_verified"]
+    assert len(verified) == 1, "one verification recorded, one plan"
+
+
+async def test_of_two_concurrent_extensions_one_wins(rights: Rights) -> None:
+    member = await rights.member()
+    filed = await rights.requests.file(ADMIN, member, "restriction", "")
+    other = PrivacyRequests(rights.db, rights.keyring, NoContacts())
+    outcomes = await asyncio.gather(
+        rights.requests.extend(ADMIN, filed.request.id, 2, "complex request", True),
+        other.extend(ADMIN, filed.request.id, 1, "many stores", True),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 1 and isinstance(refused[0], FailedPrecondition), outcomes
+    view = await rights.requests.get(ORG, filed.request.id)
+    assert view.request.extended_months in (1, 2)
+    assert sum("deadline extended" in (h.note or "") for h in view.history) == 1

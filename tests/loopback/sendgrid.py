@@ -3,11 +3,14 @@
 - POST /v3/mail/send: Bearer key, the JSON body Mail.get() builds; 202, empty body and an
   X-Message-Id header; 400 with SendGrid's error JSON for an invalid address. Every accepted
   message is recorded (recipient, subject, custom_args, headers, asm).
-- GET /v3/messages?query=unique_args['message_id']="<id>"&limit=1: the Email Activity API,
-  {"messages": [...]}.
+- GET /v3/messages?query=...&limit=N: the Email Activity API, {"messages": [...]}, for the
+  two queries the services make: unique_args['message_id']="<id>", and msg_id LIKE "<id>%"
+  terms joined by OR (a message's msg_id starts with the X-Message-Id its send answered).
 - POST /v3/recipients/erasejob: the Recipients' Data Erasure API, {"email_addresses": [...]}
-  (1 to 5000); 202 with {"job_id": ...}; the addresses are recorded in `erased` and every
-  message sent to them is dropped, as SendGrid deletes the recipient's data.
+  (1 to 5000); 202 with {"job_id": ...}; the addresses are recorded in `erased`. Like
+  SendGrid, it deletes later: `erase_delay_s` after the job (never, if infinite), every
+  message sent to them is dropped, so the activity stops listing them. SendGrid documents no
+  endpoint to ask after a job, so there is none here either.
 - GET /_loopback/sent?since=<i> (not SendGrid's): the accepted messages from the i-th on, each
   its recipients and arrival time, {"sent": [{"to": [...], "at": <epoch s>}]}; for a benchmark
   that runs this server in a process of its own.
@@ -30,6 +33,7 @@ from tests.loopback.server import Faults, LoopbackServer
 
 API_KEY = "SG.loopback-test-key"
 _QUERY = re.compile(r"""unique_args\['message_id'\]\s*=\s*"([^"]+)\"""")
+_MSG_ID_LIKE = re.compile(r"""^msg_id LIKE "([^"%]*)%"$""")
 
 
 @dataclass
@@ -58,6 +62,8 @@ class SendGridLoopback:
     send_ports: list[int] = field(default_factory=list)  # each one's client port: its connection
     lookups: int = 0
     erased: list[str] = field(default_factory=list)  # addresses erase jobs were asked for
+    erase_delay_s: float = 0.0  # how long an erase job takes; infinite: it never finishes
+    erase_jobs: list[tuple[float, set[str]]] = field(default_factory=list)  # (due, addresses)
 
     def __post_init__(self) -> None:
         app = web.Application()
@@ -138,8 +144,16 @@ class SendGridLoopback:
         self.lookups += 1
         if not self._authorised(request):
             return self._error(401, "The provided authorization grant is invalid")
-        match = _QUERY.search(request.query.get("query", ""))
-        if match is None:
+        self._finish_erase_jobs()
+        query = request.query.get("query", "")
+        match = _QUERY.search(query)
+        likes = [_MSG_ID_LIKE.match(term.strip()) for term in query.split(" OR ")]
+        if match is not None:
+            wanted = [m for m in self.sent if m.message_id == match.group(1)]
+        elif likes and all(likes):
+            prefixes = tuple(like.group(1) for like in likes if like)
+            wanted = [m for m in self.sent if m.msg_id.startswith(prefixes)]
+        else:
             return self._error(400, "invalid query")
         limit = int(request.query.get("limit", "10"))
         found = [
@@ -152,10 +166,16 @@ class SendGridLoopback:
                 "opens_count": 0,
                 "clicks_count": 0,
             }
-            for m in self.sent
-            if m.message_id == match.group(1)
+            for m in wanted
         ]
         return web.json_response({"messages": found[:limit]})
+
+    def _finish_erase_jobs(self) -> None:
+        now = time.monotonic()
+        done = set().union(*(addresses for due, addresses in self.erase_jobs if due <= now))
+        if done:
+            self.erase_jobs = [(due, a) for due, a in self.erase_jobs if due > now]
+            self.sent = [m for m in self.sent if not set(m.to) & done]
 
     async def _erase_job(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
@@ -170,11 +190,13 @@ class SendGridLoopback:
             if not isinstance(address, str) or "@" not in address:
                 return self._error(400, f"Email_address {address} is not valid", "email_addresses")
         self.erased.extend(addresses)
-        self.sent = [m for m in self.sent if not set(m.to) & set(addresses)]
+        self.erase_jobs.append((time.monotonic() + self.erase_delay_s, set(addresses)))
+        self._finish_erase_jobs()
         return web.json_response({"job_id": str(uuid.uuid4())}, status=202)
 
     async def _sent_since(self, request: web.Request) -> web.Response:
         since = int(request.query.get("since", "0"))
+        self._finish_erase_jobs()
         return web.json_response(
             {"sent": [{"to": m.to, "at": m.received_at} for m in self.sent[since:]]}
         )

@@ -144,6 +144,17 @@ stripe_customers = Table(
     Column("generation", Integer, nullable=False, server_default="1"),
 )
 
+# The Stripe customers an erasure deleted, by id: written before the deletion call, so that
+# every later Erase (a retry after a lost reply) still reports them.
+erased_stripe_customers = Table(
+    "erased_stripe_customers",
+    metadata,
+    Column("org_id", String(36), primary_key=True),
+    Column("member_ref", String(64), primary_key=True),
+    Column("customer_id", String(64), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)
+
 # One row per call that may create a PaymentIntent (or Checkout Session) or a refund, written
 # before the call: the idempotency key makes a retried call return the same object.
 payment_attempts = Table(

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, not_, select, union, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,9 +21,10 @@ from services.billing.adapters.orm import (
     invoice_counters,
     invoices,
     ledger_entries,
+    stripe_customers,
 )
 from services.billing.domain.fees import DEFAULT_POLICY, BillingPolicy, FeePlan
-from services.billing.domain.invoices import delete_after
+from services.billing.domain.invoices import PSEUDONYM_PREFIX, delete_after
 from services.billing.domain.ledger import ledger_entry
 from services.common.db.upsert import insert_ignore, upsert
 
@@ -256,6 +257,32 @@ class Repository:
         await self.session.execute(
             delete(billed_members).where(
                 billed_members.c.org_id == org_id, billed_members.c.member_ref == member_id
+            )
+        )
+
+    async def member_refs_after(self, org_id: str, after: str, limit: int) -> list[str]:
+        """The members of an org billing holds anything of, ascending: for the erasure
+        ledger's replay. Not the pseudonyms an erasure left, nor a Stripe customer's row
+        once Stripe deleted it (only its generation count is left)."""
+        held = union(
+            *(
+                select(table.c.member_ref.label("ref")).where(
+                    table.c.org_id == org_id, table.c.member_ref > after
+                )
+                for table in (invoices, credit_notes, ledger_entries, billed_members)
+            ),
+            select(stripe_customers.c.member_ref).where(
+                stripe_customers.c.org_id == org_id,
+                stripe_customers.c.member_ref > after,
+                stripe_customers.c.customer_id.is_not(None),
+            ),
+        ).subquery()
+        return list(
+            await self.session.scalars(
+                select(held.c.ref)
+                .where(not_(held.c.ref.startswith(PSEUDONYM_PREFIX)))
+                .order_by(held.c.ref)
+                .limit(limit)
             )
         )
 

@@ -76,14 +76,20 @@ class SweepQueries:
         return list(result.all())
 
     async def past_retention(
-        self, record: str, today: date, legacy_issued_before: datetime, limit: int
+        self,
+        record: str,
+        today: date,
+        legacy_issued_before: datetime,
+        limit: int,
+        skip_orgs: frozenset[str] = frozenset(),
     ) -> list[Any]:
         """Ids of up to `limit` records ("invoice", "credit_note", "ledger_entry") whose
-        delete_after is before `today`. Never an open invoice, nor a credit note or ledger
-        entry of one: the claim is still live. Invoices from before delete_after was kept
-        count as due when issued before `legacy_issued_before`."""
+        delete_after is before `today`, of orgs but `skip_orgs`. Never an open invoice, nor a
+        credit note or ledger entry of one: the claim is still live. Invoices from before
+        delete_after was kept count as due when issued before `legacy_issued_before`."""
         if record == "invoice":
             query = select(invoices.c.id).where(
+                invoices.c.org_id.not_in(skip_orgs),
                 invoices.c.status != OPEN,
                 (invoices.c.delete_after < today)
                 | and_(
@@ -95,7 +101,9 @@ class SweepQueries:
         table = credit_notes if record == "credit_note" else ledger_entries
         open_invoices = select(invoices.c.id).where(invoices.c.status == OPEN)
         query = select(table.c.id).where(
-            table.c.delete_after < today, table.c.invoice_id.not_in(open_invoices)
+            table.c.org_id.not_in(skip_orgs),
+            table.c.delete_after < today,
+            table.c.invoice_id.not_in(open_invoices),
         )
         return list((await self.session.scalars(query.limit(limit))).all())
 

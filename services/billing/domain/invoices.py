@@ -28,8 +28,11 @@ def delete_after(recorded: date) -> date:
     return date(recorded.year + RETENTION_YEARS, 12, 31)
 
 
+PSEUDONYM_PREFIX = "pseud-"
+
+
 def pseudonym(key: bytes, member_id: str) -> str:
-    return "pseud-" + hmac.new(key, member_id.encode(), hashlib.sha256).hexdigest()[:32]
+    return PSEUDONYM_PREFIX + hmac.new(key, member_id.encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def refundable(amount_ore: int, refunded_ore: int, status: str) -> int:

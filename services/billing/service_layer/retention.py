@@ -1,6 +1,9 @@
-"""The retention sweep: payment records go once the bookkeeping act no longer requires them
-(5 years after the end of the fiscal year, domain.invoices.delete_after). An open invoice
-is never deleted, nor its credit notes or ledger entries: the claim is still live."""
+"""The bookkeeping retention sweep: payment records go once the bookkeeping act no longer
+requires them (5 years after the end of the fiscal year, domain.invoices.delete_after). An open
+invoice is never deleted, nor its credit notes or ledger entries: the claim is still live.
+It is the default for every org whose retention profile has no payment-records rule (and for
+erased members' pseudonymised rows, each with its own date); an org whose profile has one is
+swept by retention_profiles.py instead."""
 
 from __future__ import annotations
 
@@ -46,12 +49,15 @@ class RetentionSweep:
         self.clock = clock
         self.batch_size = batch_size
 
-    async def run(self, today: date | None = None) -> RetentionResult:
-        """Deletes for every org, in a fresh context (tenant "*"), whoever calls it."""
+    async def run(
+        self, today: date | None = None, skip_orgs: frozenset[str] = frozenset()
+    ) -> RetentionResult:
+        """Deletes for every org but `skip_orgs`, in a fresh context (tenant "*"), whoever
+        calls it."""
         day = today or self.clock()
-        return await asyncio.create_task(self._run(day), context=contextvars.Context())
+        return await asyncio.create_task(self._run(day, skip_orgs), context=contextvars.Context())
 
-    async def _run(self, today: date) -> RetentionResult:
+    async def _run(self, today: date, skip_orgs: frozenset[str]) -> RetentionResult:
         deleted = dict.fromkeys((*RECORDS, "payment_attempt"), 0)
         for record in RECORDS:
             while True:
@@ -59,7 +65,7 @@ class RetentionSweep:
                 async with self.database.transaction() as session:
                     repo = SweepQueries(session)
                     ids = await repo.past_retention(
-                        record, today, legacy_cutoff(today), self.batch_size
+                        record, today, legacy_cutoff(today), self.batch_size, skip_orgs
                     )
                     if ids and record == "invoice":
                         deleted["payment_attempt"] += await repo.delete_payment_attempts(ids)

@@ -1,5 +1,9 @@
 """What billing holds of a member. Payment records are kept under the bookkeeping act, so
-erasure pseudonymises the member link instead of deleting them."""
+erasure pseudonymises the member link instead of deleting them.
+
+The member's Stripe customer is deleted through Stripe's API. Its id (not personal data) is
+recorded before that call and reported by every Erase from then on, so that a retry after a
+lost reply still tells the erasure service that Stripe held the member's data."""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
-from services.billing.adapters.orm import stripe_customers
+from services.billing.adapters.orm import erased_stripe_customers, stripe_customers
 from services.billing.adapters.repository import Repository
 from services.billing.domain.invoices import BOOKKEEPING_BASIS, delete_after, pseudonym
 from services.billing.metrics import INVOICES_PSEUDONYMISED
 from services.common.db.engine import Database
+from services.common.db.upsert import insert_ignore
 from services.common.grpc.data_subject import ErasureOutcome, Kept, Removed
 from services.common.timestamps import iso
 
@@ -91,23 +96,60 @@ class InvoiceSubjectStore:
             "stripe_customer_id": customer_id,
         }
 
+    async def _erased_customers(self, org_id: str, subject_id: str) -> list[str]:
+        """Records the member's Stripe customer as erased (before it is deleted); returns
+        every customer id recorded so for the member."""
+        erased = erased_stripe_customers.c
+        async with self.database.transaction() as session:
+            customer_id = await session.scalar(
+                select(stripe_customers.c.customer_id).where(
+                    stripe_customers.c.org_id == org_id,
+                    stripe_customers.c.member_ref == subject_id,
+                )
+            )
+            if customer_id is not None:
+                await insert_ignore(
+                    session,
+                    erased_stripe_customers,
+                    {
+                        "org_id": org_id,
+                        "member_ref": subject_id,
+                        "customer_id": customer_id,
+                        "erased_at": datetime.now(UTC),
+                    },
+                    ["org_id", "member_ref", "customer_id"],
+                )
+            return list(
+                (
+                    await session.scalars(
+                        select(erased.customer_id)
+                        .where(erased.org_id == org_id, erased.member_ref == subject_id)
+                        .order_by(erased.customer_id)
+                    )
+                ).all()
+            )
+
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
         removed: list[Removed] = []
-        # Stripe's deletion API first, outside the transaction (it is a slow call).
-        if self.stripe_customers is not None and await self.stripe_customers.forget_customer(
-            org_id, subject_id
-        ):
+        customers: list[str] = []
+        if self.stripe_customers is not None:
+            customers = await self._erased_customers(org_id, subject_id)
+            # Stripe's deletion API outside the transaction (it is a slow call).
+            await self.stripe_customers.forget_customer(org_id, subject_id)
+        if customers:
             removed.append(
                 Removed(
                     category="payment-provider-customer",
                     description="the Stripe customer (contact details) and billing's link to it",
+                    count=len(customers),
                 )
             )
+        providers = {"stripe": customers} if customers else {}
         async with self.database.transaction() as session:
             repo = Repository(session)
             rows = await repo.invoices_of(org_id, subject_id)
             if not rows:
-                return ErasureOutcome(removed=removed)
+                return ErasureOutcome(removed=removed, provider_records=providers)
             await repo.pseudonymise_member(
                 org_id, subject_id, pseudonym(self.pseudonym_key, subject_id), datetime.now(UTC)
             )
@@ -115,6 +157,7 @@ class InvoiceSubjectStore:
         latest = max(r.delete_after or delete_after(r.issued_at.date()) for r in rows)
         return ErasureOutcome(
             removed=removed,
+            provider_records=providers,
             kept=[
                 Kept(
                     category="payment-records",

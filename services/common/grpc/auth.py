@@ -27,8 +27,13 @@ DATA_SUBJECT_SCOPES = frozenset({SCOPE_PRIVACY, SCOPE_INTERNAL})
 
 
 def data_subject_policy() -> dict[str, frozenset[str]]:
-    """Who may call privacy.v1.DataSubjectStore, the same on every service."""
-    return {f"/privacy.v1.DataSubjectStore/{m}": DATA_SUBJECT_SCOPES for m in ("Export", "Erase")}
+    """Who may call privacy.v1.DataSubjectStore, the same on every service. Erase is the
+    erasure service's alone: an erasure goes through a tracked request (ledger, certificate,
+    sub-processors, the key last), never one store at a time."""
+    return {
+        "/privacy.v1.DataSubjectStore/Export": DATA_SUBJECT_SCOPES,
+        "/privacy.v1.DataSubjectStore/Erase": frozenset({SCOPE_INTERNAL}),
+    }
 
 
 @dataclass(frozen=True)

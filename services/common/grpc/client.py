@@ -18,6 +18,17 @@ from services.common.metrics import ServiceMetrics
 
 T = TypeVar("T")
 TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
+# Trailing metadata of an ALREADY_EXISTS answer naming the existing object (set by the server
+# interceptor), so that a caller can carry on with it without parsing the message.
+EXISTING_ID = "existing-id"
+
+
+def existing_id(exc: grpc.aio.AioRpcError) -> str:
+    """The id an ALREADY_EXISTS answer names (the interceptor's `existing-id`), or ''."""
+    for key, value in exc.trailing_metadata() or ():
+        if key == EXISTING_ID:
+            return str(value)
+    return ""
 
 
 def _is_transient(exc: BaseException) -> bool:

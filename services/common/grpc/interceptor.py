@@ -10,9 +10,9 @@ from typing import Any
 import grpc
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from services.common.errors import PermissionDenied, ServiceError
+from services.common.errors import AlreadyExists, PermissionDenied, ServiceError
 from services.common.grpc.auth import Authenticator, Principal, set_principal
-from services.common.grpc.client import TRANSIENT
+from services.common.grpc.client import EXISTING_ID, TRANSIENT
 from services.common.logging import get_logger
 from services.common.metrics import ServiceMetrics
 
@@ -66,7 +66,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 return await inner(request, context)
             except ServiceError as exc:
                 code = exc.code
-                await context.abort(code, str(exc))
+                await context.abort(code, str(exc), _error_metadata(exc))
             except (OperationalError, InterfaceError, ConnectionError):
                 code = grpc.StatusCode.UNAVAILABLE
                 log.warning("database_unavailable", method=method)
@@ -114,3 +114,9 @@ def _authorize(principal: Principal, allowed: frozenset[str] | None, method: str
         raise PermissionDenied(f"{method} has no access policy")
     if not allowed & principal.scopes:
         raise PermissionDenied(f"this credential may not call {method.rsplit('/', 1)[-1]}")
+
+
+def _error_metadata(exc: ServiceError) -> tuple[tuple[str, str], ...]:
+    if isinstance(exc, AlreadyExists) and exc.existing_id:
+        return ((EXISTING_ID, exc.existing_id),)
+    return ()

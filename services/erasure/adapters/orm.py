@@ -57,6 +57,7 @@ privacy_requests = Table(
     # identity check until the archive is made, then cleared: stored nowhere readable.
     Column("sealed_password", LargeBinary, nullable=True),
     Index("ix_privacy_requests_org_status", "org_id", "status", "received_at"),
+    Index("ix_privacy_requests_status", "status", "type"),  # the runners' in-progress scan
 )
 
 request_history = Table(
@@ -85,6 +86,10 @@ erasure_tasks = Table(
     Column("last_error", String(200), nullable=True),
     Column("outcome_json", Text, nullable=True),
     Column("finished_at", DateTime(timezone=True), nullable=True),
+    # A runner's lease on the task while it calls the target (several replicas share one
+    # PostgreSQL database): its id and when the lease lapses, if it died meanwhile.
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", DateTime(timezone=True), nullable=True),
     PrimaryKeyConstraint("request_id", "target"),
     Index("ix_erasure_tasks_due", "status", "next_attempt_at"),
 )
@@ -127,4 +132,15 @@ export_archives = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("downloaded_at", DateTime(timezone=True), nullable=True),
     Index("ix_export_archives_expires", "expires_at"),
+)
+
+# The sub-processor registry's versions as this service met them at start: a version not
+# recorded yet is a change, announced once (privacy.subprocessors-changed.v1). Platform-wide,
+# no personal data.
+subprocessor_versions = Table(
+    "subprocessor_versions",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("last_changed", String(10), nullable=False),  # ISO date, as the file states it
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
 )

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from services.erasure.domain.retention_profile import RetentionProfile
+from services.common.retention import ANONYMISABLE, RetentionProfile
 
 PROFILES_DIR = Path(__file__).resolve().parent.parent / "retention_profiles"
 
@@ -37,6 +37,21 @@ def parse_profile(text: str, source: str) -> RetentionProfile:
         raise ProfileError(f"{source}: {problems}") from None
 
 
+def check_supported(profile: RetentionProfile, source: str) -> RetentionProfile:
+    """What a new load (a file, a shipped profile) may ask of the sweeps: `anonymise` only
+    where it is not deletion (ANONYMISABLE). Not applied to loads stored before it, which
+    stay readable; their sweeps delete and count `delete`."""
+    problems = [
+        f"rules[{index}] ({rule.category}).action: 'anonymise' is not supported for "
+        f"{rule.category} (only for {', '.join(ANONYMISABLE)}); use 'delete'"
+        for index, rule in enumerate(profile.rules)
+        if rule.action == "anonymise" and rule.category not in ANONYMISABLE
+    ]
+    if problems:
+        raise ProfileError(f"{source}: {'; '.join(problems)}")
+    return profile
+
+
 def load_profile(path: Path | str) -> RetentionProfile:
     path = Path(path)
     return parse_profile(path.read_text(encoding="utf-8"), path.name)
@@ -44,12 +59,19 @@ def load_profile(path: Path | str) -> RetentionProfile:
 
 def builtin_profiles() -> dict[str, RetentionProfile]:
     """The shipped profiles by name."""
-    profiles: dict[str, RetentionProfile] = {}
+    return {name: profile for name, (profile, _) in builtin_profile_files().items()}
+
+
+def builtin_profile_files() -> dict[str, tuple[RetentionProfile, str]]:
+    """The shipped profiles by name, each with its file's text (what an org that loads it
+    keeps, so that a later change of the shipped file changes no org's profile unseen)."""
+    profiles: dict[str, tuple[RetentionProfile, str]] = {}
     for path in sorted(PROFILES_DIR.glob("*.yaml")):
-        profile = load_profile(path)
+        text = path.read_text(encoding="utf-8")
+        profile = check_supported(parse_profile(text, path.name), path.name)
         if profile.name in profiles:
             raise ProfileError(f"{path.name}: a second profile named {profile.name}")
-        profiles[profile.name] = profile
+        profiles[profile.name] = (profile, text)
     return profiles
 
 

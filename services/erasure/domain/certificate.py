@@ -16,6 +16,9 @@ PSEUDONYMISED = "pseudonymised"
 KEPT = "kept-with-basis-and-date"
 NOTHING_HELD = "nothing-held"
 KEY_SHREDDED = "key-shredded"
+# The member's erasure-confirmed message: sent (accepted by the provider), or why not.
+MEMBER_TOLD = "member-told"
+MEMBER_NOT_TOLD = "member-not-told"
 
 
 def canonical(body: dict[str, Any]) -> str:

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from services.common.sealing import blind_index
 
-# Why a key was shredded: a tracked request, `kontingent member erase` (the direct path, which
-# calls every store itself), or a replay that found the key live again (a restored keyring).
+# Why a key was shredded: a tracked request, Keyring.ShredKey called directly (internal token
+# only), or a replay that found the key live again (a restored keyring).
 DIRECT = "direct"
 REPLAY = "replay"
 

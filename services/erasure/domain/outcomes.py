@@ -19,12 +19,24 @@ class TargetFailure(Exception):
         super().__init__(self.code)
 
 
+class AwaitingConfirmation(Exception):
+    """The target accepted the work but has not confirmed it yet. `progress` (never personal
+    data: e.g. the vendor's job id) is kept on the task, shown in the request's status, and
+    handed back to the next attempt, which polls instead of asking again."""
+
+    def __init__(self, progress: TargetResult) -> None:
+        self.progress = progress
+        super().__init__(progress.note)
+
+
 @dataclass(frozen=True)
 class TargetResult:
     removed: list[dict[str, Any]] = field(default_factory=list)  # category, description, count
     # category, description, legal_basis, delete_after, count, pseudonymised
     kept: list[dict[str, Any]] = field(default_factory=list)
     provider_records: dict[str, list[str]] = field(default_factory=dict)
+    # GDPR art. 19: recipient, told (bool), how, at; see service_layer/targets.py.
+    recipients: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
     action: str = ""  # the certificate's headline; derived from removed/kept when empty
 
@@ -62,6 +74,7 @@ class TargetResult:
                 }
                 for k in self.kept
             ],
+            "recipients_told": self.recipients,
             "note": self.note,
             "at": at,
         }

@@ -9,7 +9,12 @@ from dataclasses import dataclass
 
 PENDING = "pending"
 RETRYING = "retrying"
+# The target accepted the work and confirms later (e.g. SendGrid's erase job): polled with
+# backoff; the request cannot complete before the target confirms.
+AWAITING_CONFIRMATION = "awaiting-vendor"  # fits the 20-character status column
 DONE = "done"
+# Every status but DONE, named so that queries for work left can use the (status, time) index.
+UNFINISHED = (PENDING, RETRYING, AWAITING_CONFIRMATION)
 
 # Attempts after which a target counts as stuck (the gauge an alert watches); it is still
 # retried, and the request stays open.

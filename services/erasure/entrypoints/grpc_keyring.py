@@ -59,8 +59,8 @@ class KeyringServicer(keyring_pb2_grpc.KeyringServicer):
     ) -> keyring_pb2.ShredReceipt:
         principal = current_principal()
         org_id = principal.org_id if principal.kind == "org" else None
-        # Only `kontingent member erase` (the direct path) calls this; the pipeline shreds
-        # in-process (KeyShredding).
+        # The internal token's only: an org erases through a request (the pipeline shreds
+        # in-process, KeyShredding), since a key shredded here would block its request.
         shredded_at, already = await self.keyring.shred(request.subject_id, org_id, DIRECT)
         return keyring_pb2.ShredReceipt(
             subject_id=request.subject_id,

@@ -7,7 +7,7 @@ import grpc
 from privacy.v1 import requests_pb2 as pb
 from privacy.v1 import requests_pb2_grpc
 
-from services.common.grpc.auth import current_principal
+from services.common.grpc.auth import acting_for, current_principal
 from services.common.timestamps import as_utc, to_timestamp
 from services.erasure.domain.outcomes import TargetResult
 from services.erasure.domain.plan import DONE
@@ -27,10 +27,10 @@ def request_message(view: RequestView) -> pb.PrivacyRequest:
         due_date=r.due_date.isoformat(),
         original_due_date=r.original_due_date.isoformat(),
         extended_months=r.extended_months,
-        extension_reason=r.extension_reason or "",
+        extension_reason=view.free_text.get("extension_reason", ""),
         member_told_at=to_timestamp(r.member_told_at),
         identity_method=r.identity_method or "",
-        identity_attestation=r.identity_attestation or "",
+        identity_attestation=view.free_text.get("identity_attestation", ""),
         identity_verified_by=r.identity_verified_by or "",
         identity_verified_at=to_timestamp(r.identity_verified_at),
         completed_at=to_timestamp(r.completed_at),
@@ -65,7 +65,7 @@ class PrivacyRequestsServicer(requests_pb2_grpc.PrivacyRequestsServicer):
     ) -> pb.PrivacyRequest:
         return request_message(
             await self.requests.file(
-                current_principal(), request.subject_id, request.type, request.purpose
+                acting_for(request.org_id), request.subject_id, request.type, request.purpose
             )
         )
 
@@ -95,7 +95,10 @@ class PrivacyRequestsServicer(requests_pb2_grpc.PrivacyRequestsServicer):
     ) -> pb.PrivacyRequest:
         return request_message(
             await self.requests.verify_identity(
-                current_principal(), request.request_id, request.method, request.attestation
+                acting_for(request.org_id),
+                request.request_id,
+                request.method,
+                request.attestation,
             )
         )
 

@@ -1,21 +1,33 @@
 """Drives every in-progress erasure through its plan: a periodic pass (woken early when a
 plan is made) runs each task whose predecessors are done and whose time has come, outside any
-transaction, then records the answer or schedules a retry with backoff. All state is in the
-tasks table, so a restart resumes where it stopped. When every target has answered (the key
-shredding last), the certificate is issued and privacy.erasure-completed.v1 announced, in one
-transaction."""
+transaction, then records the answers or schedules retries with backoff. A target that
+accepted the work but confirms later (SendGrid) is polled with backoff, and its task is not
+done until it confirms. All state is in the tasks table, so a restart resumes where it
+stopped. When every target has answered (the key shredding last), the certificate is issued
+and privacy.erasure-completed.v1 announced, in one transaction.
+
+Several replicas may share one PostgreSQL database: a runner leases the tasks it runs
+(claimed_by, claimed_until), records an answer only while it still holds the lease, and
+completes a request only if it is still in progress, so no task runs twice at once and no
+request completes twice. On a SQLite file (one process) the statements run on the event loop
+itself (Database.transaction(inline=True)), without a thread hop each."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from privacy.v1 import events_pb2
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db.engine import Database
 from services.common.envelope import new_envelope
+from services.common.errors import FailedPrecondition
 from services.common.logging import get_logger
 from services.common.outbox import add_event
 from services.common.sealing import unseal_with
@@ -24,8 +36,8 @@ from services.common.topics import ERASURE_COMPLETED
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import certificate
 from services.erasure.domain import requests as rules
-from services.erasure.domain.outcomes import TargetResult
-from services.erasure.domain.plan import DONE, runnable
+from services.erasure.domain.outcomes import AwaitingConfirmation, TargetResult
+from services.erasure.domain.plan import AWAITING_CONFIRMATION, DONE, backoff_s, runnable
 from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS
 from services.erasure.service_layer.keyring import Keyring
 from services.erasure.service_layer.targets import TargetJob, TargetRegistry
@@ -43,6 +55,7 @@ class ErasureRunner(TaskPasses):
         *,
         backoff_base_s: float = 2.0,
         backoff_cap_s: float = 3600.0,
+        confirm_poll_base_s: float = 60.0,
         deadline_s: float = 30.0,
         idle_s: float = 1.0,
         batch_size: int = 100,
@@ -50,6 +63,9 @@ class ErasureRunner(TaskPasses):
         on_committed: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """`confirm_poll_base_s`: the first wait before asking a target that accepted the
+        work whether it is done; it doubles each time (capped), so a target that has not
+        confirmed after 5 polls (about 30 times this) counts as stuck and alerts."""
         super().__init__(
             database,
             backoff_base_s=backoff_base_s,
@@ -59,15 +75,20 @@ class ErasureRunner(TaskPasses):
         )
         self.registry = registry
         self.keyring = keyring
+        self.confirm_poll_base_s = confirm_poll_base_s
         self.deadline_s = deadline_s
+        # Outlives the target's deadline with room to record the answer; a runner that died
+        # holding it delays the task by this much at most.
+        self.lease = timedelta(seconds=deadline_s + 30.0)
         self.batch_size = batch_size
         self.on_committed = on_committed
+        self.runner_id = uuid.uuid4().hex
         self._slots = asyncio.Semaphore(concurrency)
 
     async def run_once(self) -> int:
         """Advances every request with a task due now; returns how many moved (a request
         whose due tasks all wait on a predecessor's retry does not count)."""
-        async with self.database.sessions() as session:
+        async with self.transaction() as session:
             due = await RequestRepository(session).requests_with_due_tasks(
                 self.now(), self.batch_size
             )
@@ -89,86 +110,143 @@ class ErasureRunner(TaskPasses):
         True if it tried a target or completed the request."""
         moved = False
         while True:
-            async with self.database.sessions() as session:
-                repo = RequestRepository(session)
-                request = await repo.get(request_id)
-                tasks = await repo.tasks(request_id)
-            if request is None or request.status != rules.IN_PROGRESS or not tasks:
-                return moved
-            if all(t.status == DONE for t in tasks):
-                await self._complete(request, tasks)
-                return True
-            by_target = {t.target: t for t in tasks}
             now = self.now()
-            due = [
-                name
-                for name in runnable({t.target: t.status for t in tasks}, self.registry.rules)
-                if as_utc(by_target[name].next_attempt_at) <= now
-            ]
-            if not due:
-                await self._wait_for_predecessors(request_id, tasks, now)
+            step = await self.in_transaction(
+                functools.partial(self._next_level, request_id=request_id, now=now)
+            )
+            if step is None:
                 return moved
+            request, tasks, claimed = step
+            if claimed is None:  # every task done: completed in that transaction
+                REQUESTS_COMPLETED.labels(request.type).inc()
+                self.on_committed()
+                log.info("erasure_completed", request_id=request.id, targets=len(tasks))
+                return True
             earlier = {
                 t.target: TargetResult.from_json(t.outcome_json) for t in tasks if t.status == DONE
             }
-            answered = await asyncio.gather(
-                *(self._attempt(request, by_target[name], earlier) for name in due)
+            by_target = {t.target: t for t in tasks}
+            answers = await asyncio.gather(
+                *(self._attempt(request, by_target[name], earlier) for name in claimed)
+            )
+            await self.in_transaction(
+                functools.partial(
+                    self._record, request_id=request_id, targets=claimed, answers=answers
+                )
             )
             moved = True
-            if not any(answered):
+            if not any(done for _, done in answers):
                 return moved
 
+    async def _next_level(
+        self, session: AsyncSession, request_id: str, now: datetime
+    ) -> tuple[Row, list[Row], list[str] | None] | None:
+        """The request, its tasks and the due ones this runner got the lease of; the request
+        completed here (claimed None) when every task is done; None when there is nothing to
+        run now (not in progress, completed by another runner, waiting on a retry, or another
+        runner on it)."""
+        repo = RequestRepository(session)
+        request = await repo.get(request_id)
+        tasks = await repo.tasks(request_id)
+        if request is None or request.status != rules.IN_PROGRESS or not tasks:
+            return None
+        if all(t.status == DONE for t in tasks):
+            if not await self._complete(session, request, tasks):
+                return None
+            return request, tasks, None
+        if any(_leased(t, now) for t in tasks):
+            return None  # another runner is on it
+        by_target = {t.target: t for t in tasks}
+        due = [
+            name
+            for name in runnable({t.target: t.status for t in tasks}, self.registry.rules)
+            if as_utc(by_target[name].next_attempt_at) <= now
+        ]
+        if not due:
+            await self._wait_for_predecessors(repo, request_id, tasks, now)
+            return None
+        claimed = await repo.claim_tasks(request_id, due, self.runner_id, now, now + self.lease)
+        return (request, tasks, claimed) if claimed else None
+
+    async def _record(
+        self,
+        session: AsyncSession,
+        request_id: str,
+        targets: list[str],
+        answers: list[tuple[dict[str, Any], bool]],
+    ) -> None:
+        """The answers, each only while this runner still holds the task's lease."""
+        repo = RequestRepository(session)
+        for target, (values, _) in zip(targets, answers, strict=True):
+            await repo.change_task(request_id, target, claimed_by=self.runner_id, **values)
+
     async def _wait_for_predecessors(
-        self, request_id: str, tasks: list[Row], now: datetime
+        self, repo: RequestRepository, request_id: str, tasks: list[Row], now: datetime
     ) -> None:
         """Tasks due but waiting on a predecessor's retry get that retry's time, so that the
         request is not picked up (and put ahead of newer ones) on every pass until then."""
         later = [as_utc(t.next_attempt_at) for t in tasks if t.status != DONE]
         retry_at = min((at for at in later if at > now), default=None)
         waiting = [t.target for t in tasks if t.status != DONE and as_utc(t.next_attempt_at) <= now]
-        if retry_at is None or not waiting:
-            return
-        async with self.database.transaction() as session:
-            await RequestRepository(session).postpone_tasks(request_id, waiting, retry_at)
+        if retry_at is not None and waiting:
+            await repo.postpone_tasks(request_id, waiting, retry_at)
 
-    async def _attempt(self, request: Row, task: Row, earlier: dict[str, TargetResult]) -> bool:
+    async def _attempt(
+        self, request: Row, task: Row, earlier: dict[str, TargetResult]
+    ) -> tuple[dict[str, Any], bool]:
+        """Calls the target; returns the task's new values and whether it is done."""
+        awaiting = task.status == AWAITING_CONFIRMATION and task.outcome_json
         job = TargetJob(
             request_id=request.id,
             org_id=request.org_id,
             subject_id=request.subject_id,
             earlier=earlier,
             email=lambda: self._email(request),
+            progress=TargetResult.from_json(task.outcome_json) if awaiting else None,
         )
         attempts = task.attempts + 1
         try:
             result = await asyncio.wait_for(
                 self.registry.adapter(task.target).erase(job), self.deadline_s
             )
+        except AwaitingConfirmation as pending:
+            TARGET_ATTEMPTS.labels(task.target, "awaiting").inc()
+            delay = backoff_s(attempts, self.confirm_poll_base_s, self.backoff_cap_s)
+            return {
+                "status": AWAITING_CONFIRMATION,
+                "attempts": attempts,
+                "last_error": None,
+                "outcome_json": pending.progress.to_json(),
+                "next_attempt_at": self.now() + timedelta(seconds=delay),
+            }, False
         except Exception as exc:
-            await self.retry_later(request.id, task.target, attempts, exc, "erasure_target_failed")
-            return False
-        async with self.database.transaction() as session:
-            await RequestRepository(session).change_task(
-                request.id,
-                task.target,
-                status=DONE,
-                attempts=attempts,
-                last_error=None,
-                outcome_json=result.to_json(),
-                finished_at=self.now(),
-            )
+            return self.failed_attempt(
+                request.id, task.target, attempts, exc, "erasure_target_failed"
+            ), False
         TARGET_ATTEMPTS.labels(task.target, "done").inc()
-        return True
+        return {
+            "status": DONE,
+            "attempts": attempts,
+            "last_error": None,
+            "outcome_json": result.to_json(),
+            "finished_at": self.now(),
+        }, True
 
     async def _email(self, request: Row) -> str | None:
-        async with self.database.sessions() as session:
-            current = await RequestRepository(session).get(request.id)
-        if current is None or current.sealed_email is None:
+        """The address captured at verification (the request was read for this attempt);
+        None if none was, or if the member's key was shredded meanwhile (e.g. by a direct
+        ShredKey): the sealed copy is unreadable."""
+        if request.sealed_email is None:
             return None
-        key = await self.keyring.get(request.subject_id)
-        return unseal_with(key.key, request.subject_id, "email", current.sealed_email)
+        try:
+            key = await self.keyring.get(request.subject_id)
+        except FailedPrecondition:
+            return None
+        return unseal_with(key.key, request.subject_id, "email", request.sealed_email)
 
-    async def _complete(self, request: Row, tasks: list[Row]) -> None:
+    async def _complete(self, session: AsyncSession, request: Row, tasks: list[Row]) -> bool:
+        """Certificate, completion and event, in the caller's transaction; False when another
+        replica completed the request first."""
         bodies = [
             TargetResult.from_json(t.outcome_json).certificate_body(
                 t.target, iso(as_utc(t.finished_at)) or ""
@@ -178,43 +256,43 @@ class ErasureRunner(TaskPasses):
         entries = certificate.chain(request.id, bodies)
         head = entries[-1].hash
         at = self.now()
-        async with self.database.transaction() as session:
-            repo = RequestRepository(session)
-            current = await repo.get(request.id)
-            if current is None or current.status != rules.IN_PROGRESS:
-                return  # another replica completed it
-            await repo.add_certificate(
-                [
-                    {
-                        "request_id": request.id,
-                        "seq": seq,
-                        "org_id": request.org_id,
-                        "canonical_json": entry.canonical_json,
-                        "hash": entry.hash,
-                    }
-                    for seq, entry in enumerate(entries)
-                ]
-            )
-            await repo.change(
-                request.id,
-                status=rules.COMPLETED,
-                completed_at=at,
-                certificate_head_hash=head,
-                sealed_email=None,
-            )
-            await repo.record(request, rules.COMPLETED, at, "service", f"certificate {head}")
-            await add_event(
-                session,
-                ERASURE_COMPLETED,
-                new_envelope(
-                    "privacy.erasure-completed",
-                    events_pb2.ErasureCompleted(
-                        request_id=request.id, certificate_head_hash=head, targets=len(tasks)
-                    ),
-                    org_id=request.org_id,
-                    subject_id=request.subject_id,
+        repo = RequestRepository(session)
+        if not await repo.change_from(
+            request.id,
+            rules.IN_PROGRESS,
+            status=rules.COMPLETED,
+            completed_at=at,
+            certificate_head_hash=head,
+            sealed_email=None,
+        ):
+            return False
+        await repo.add_certificate(
+            [
+                {
+                    "request_id": request.id,
+                    "seq": seq,
+                    "org_id": request.org_id,
+                    "canonical_json": entry.canonical_json,
+                    "hash": entry.hash,
+                }
+                for seq, entry in enumerate(entries)
+            ]
+        )
+        await repo.record(request, rules.COMPLETED, at, "service", f"certificate {head}")
+        await add_event(
+            session,
+            ERASURE_COMPLETED,
+            new_envelope(
+                "privacy.erasure-completed",
+                events_pb2.ErasureCompleted(
+                    request_id=request.id, certificate_head_hash=head, targets=len(tasks)
                 ),
-            )
-        REQUESTS_COMPLETED.labels(request.type).inc()
-        self.on_committed()
-        log.info("erasure_completed", request_id=request.id, targets=len(tasks))
+                org_id=request.org_id,
+                subject_id=request.subject_id,
+            ),
+        )
+        return True
+
+
+def _leased(task: Row, now: datetime) -> bool:
+    return task.claimed_until is not None and as_utc(task.claimed_until) > now

@@ -115,6 +115,8 @@ class Keyring:
                 at,
             ),
         )
+        if shredded_at is None:  # another replica shredded it meanwhile
+            return await self.shred(subject_id, org_id, scope, targets)
         KEYS_SHREDDED.inc()
         return shredded_at, False
 

@@ -1,9 +1,11 @@
 """Re-applies the erasure ledger after a restore. The ledger names members only by a keyed
-hash, and Erase needs the id, so the subject ids come from the store that registers every
-member (membership's SubjectIndex): its ids of each org are hashed here with the ledger key
-and matched against that org's entries. The ids pass through memory only; the ledger key
-never leaves this service. Each match is erased again in every store and its key shredded;
-all of it is idempotent, so a replay can run any number of times."""
+hash, and Erase needs the id, so the subject ids come from the stores themselves: every
+store's SubjectIndex lists the ids it holds of each org, which are hashed here with the ledger
+key and matched against that org's entries. Every store is asked, since each may be restored
+from its own backup: billing's rows of a member may be back while membership's backup
+predates her. The ids pass through memory only; the ledger key never leaves this service.
+Each match is erased again in every store (once, whichever stores listed it) and its key
+shredded; all of it is idempotent, so a replay can run any number of times."""
 
 from __future__ import annotations
 
@@ -46,13 +48,15 @@ class LedgerReplay:
         self,
         database: Database,
         keyring: Keyring,
-        index: ServiceClient,
         stores: dict[str, ServiceClient],
+        indexes: list[ServiceClient],
     ) -> None:
+        """`indexes`: where the subject ids come from (every store: in the service, the same
+        clients as `stores`)."""
         self.database = database
         self.keyring = keyring
-        self.index = index
         self.stores = stores
+        self.indexes = indexes
 
     async def replay(self) -> ReplayCounts:
         started = time.monotonic()
@@ -79,17 +83,22 @@ class LedgerReplay:
             stores={name: {RE_ERASED: 0, ALREADY_GONE: 0} for name in self.stores},
         )
         for org_id, keys in sorted(keys_by_org.items()):
-            async for subject_id in self._subject_ids(org_id):
-                if subject_key(self.keyring.ledger_key, org_id, subject_id) in keys:
-                    counts.subjects_found += 1
-                    await self._erase_again(org_id, subject_id, counts)
+            found: set[str] = set()  # listed by more than one store: erased again once
+            for index in self.indexes:
+                async for subject_id in self._subject_ids(index, org_id):
+                    if subject_id in found:
+                        continue
+                    if subject_key(self.keyring.ledger_key, org_id, subject_id) in keys:
+                        found.add(subject_id)
+                        counts.subjects_found += 1
+                        await self._erase_again(org_id, subject_id, counts)
         return counts
 
-    async def _subject_ids(self, org_id: str) -> AsyncIterator[str]:
-        stub = ledger_pb2_grpc.SubjectIndexStub(self.index.channel)
+    async def _subject_ids(self, index: ServiceClient, org_id: str) -> AsyncIterator[str]:
+        stub = ledger_pb2_grpc.SubjectIndexStub(index.channel)
         after = ""
         while True:
-            page = await self.index.call(
+            page = await index.call(
                 stub.ListSubjects,
                 ledger_pb2.ListSubjectsRequest(org_id=org_id, after=after, page_size=PAGE_SIZE),
             )

@@ -2,17 +2,25 @@
 extend the deadline, read the certificate. A verified erasure is announced on
 privacy.erasure-requested.v1 in the same transaction (outbox); a verified restriction,
 objection, access or portability request gets its one task in that transaction, for its
-runner to apply (an access or portability request also its archive's password, sealed)."""
+runner to apply (an access or portability request also its archive's password, sealed).
+
+The admin's free text (the identity attestation, the extension's reason) may name the member
+or their documents, so it is stored sealed with the member's key, as text: SEALED_PREFIX and
+the sealed bytes in base64. Reads open it while the key lives; after the erasure shreds the
+key it reads as UNREADABLE. Rows written before sealing are sealed by `seal_free_text`, run
+at start."""
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from privacy.v1 import events_pb2
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Row
 
 from services.common.db.engine import Database
@@ -25,19 +33,23 @@ from services.common.errors import (
 )
 from services.common.grpc.auth import Principal
 from services.common.outbox import add_event
-from services.common.sealing import seal_with
+from services.common.sealing import seal_with, unseal_with
 from services.common.timestamps import as_utc
 from services.common.topics import ERASURE_REQUESTED
+from services.erasure.adapters.orm import privacy_requests
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
 from services.erasure.domain.exports import PASSWORD_FIELD, new_password
 from services.erasure.domain.plan import PENDING
-from services.erasure.service_layer.keyring import Keyring
+from services.erasure.service_layer.keyring import IssuedKey, Keyring
 
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 MAX_ID = 36
 MAX_METHOD = 50
+SEALED_PREFIX = "sealed:"
+UNREADABLE = "(unreadable: the member's key was shredded)"
+FREE_TEXT = ("identity_attestation", "extension_reason")
 
 
 class Contacts(Protocol):
@@ -51,6 +63,22 @@ class RequestView:
     tasks: list[Row]
     # An access or portability archive's password: in VerifyIdentity's answer only.
     archive_password: str = ""
+    # FREE_TEXT opened: column -> text ("" when none, UNREADABLE once the key is shredded).
+    free_text: dict[str, str] = field(default_factory=dict)
+
+
+def sealed_text(key: bytes, subject_id: str, column: str, value: str) -> str:
+    return SEALED_PREFIX + base64.b64encode(seal_with(key, subject_id, column, value)).decode()
+
+
+def opened_text(key: IssuedKey | None, subject_id: str, column: str, stored: str | None) -> str:
+    if not stored:
+        return ""
+    if not stored.startswith(SEALED_PREFIX):
+        return stored  # written before sealing, not yet sealed by seal_free_text
+    if key is None:
+        return UNREADABLE
+    return unseal_with(key.key, subject_id, column, base64.b64decode(stored[len(SEALED_PREFIX) :]))
 
 
 def _required(value: str, limit: int) -> str | None:
@@ -123,7 +151,36 @@ class PrivacyRequests:
             found = await repo.get(request_id, org_id)
             if found is None:
                 raise NotFound(f"no request {request_id}")
-            return RequestView(found, await repo.history(request_id), await repo.tasks(request_id))
+            view = RequestView(found, await repo.history(request_id), await repo.tasks(request_id))
+        return (await self._opened([view]))[0]
+
+    async def _opened(self, views: list[RequestView]) -> list[RequestView]:
+        """The views with their free text opened (one key lookup for all)."""
+        sealed = {
+            v.request.subject_id
+            for v in views
+            for c in FREE_TEXT
+            if (getattr(v.request, c) or "").startswith(SEALED_PREFIX)
+        }
+        keys = await self.keyring.get_many(sorted(sealed)) if sealed else {}
+        return [
+            RequestView(
+                v.request,
+                v.history,
+                v.tasks,
+                v.archive_password,
+                {
+                    c: opened_text(
+                        keys.get(v.request.subject_id),
+                        v.request.subject_id,
+                        c,
+                        getattr(v.request, c),
+                    )
+                    for c in FREE_TEXT
+                },
+            )
+            for v in views
+        ]
 
     async def list(
         self, org_id: str, status: str, type_: str, page_size: int, page_token: str
@@ -150,7 +207,7 @@ class PrivacyRequests:
                 RequestView(r, await repo.history(r.id), await repo.tasks(r.id))
                 for r in rows[:size]
             ]
-        return views, str(offset + size) if len(rows) > size else ""
+        return await self._opened(views), str(offset + size) if len(rows) > size else ""
 
     async def verify_identity(
         self, who: Principal, request_id: str, method: str, attestation: str
@@ -167,22 +224,27 @@ class PrivacyRequests:
         sealed = await self._sealed_email(request) if request.type == "erasure" else None
         password = new_password() if request.type in rules.EXPORT_TYPES else ""
         sealed_password = await self._sealed(request, PASSWORD_FIELD, password)
+        key = await self.keyring.get(request.subject_id)
+        sealed_attestation = sealed_text(
+            key.key, request.subject_id, "identity_attestation", attestation.strip()
+        )
         at = self.now()
         async with self.database.transaction() as session:
             repo = RequestRepository(session)
-            current = await repo.get(request_id, who.org_id)
-            if current is None or current.status != request.status:
-                raise FailedPrecondition(f"request {request_id} changed meanwhile; try again")
-            await repo.change(
+            # Conditional: of two concurrent verifications (two replicas) one changes it.
+            changed = await repo.change_from(
                 request_id,
+                request.status,
                 status=rules.IDENTITY_VERIFIED,
                 identity_method=method.strip(),
-                identity_attestation=attestation.strip(),
+                identity_attestation=sealed_attestation,
                 identity_verified_by=who.actor,
                 identity_verified_at=at,
                 sealed_email=sealed,
                 sealed_password=sealed_password,
             )
+            if not changed:
+                raise FailedPrecondition(f"request {request_id} changed meanwhile; try again")
             await repo.record(request, rules.IDENTITY_VERIFIED, at, who.actor, method.strip())
             if target := rules.one_task_of(request.type):
                 await repo.add_tasks(
@@ -213,7 +275,9 @@ class PrivacyRequests:
                 )
         self.on_committed()
         verified = await self.get(who.org_id, request_id)
-        return RequestView(verified.request, verified.history, verified.tasks, password)
+        return RequestView(
+            verified.request, verified.history, verified.tasks, password, verified.free_text
+        )
 
     async def _sealed_email(self, request: Row) -> bytes | None:
         """The address SendGrid's erasure asks for, taken now, before membership forgets it,
@@ -241,15 +305,20 @@ class PrivacyRequests:
             member_told=member_told,
             today=rules.oslo_date(at),
         )
+        key = await self.keyring.get(request.subject_id)
+        reason_sealed = sealed_text(
+            key.key, request.subject_id, "extension_reason", extension.reason
+        )
         async with self.database.transaction() as session:
             repo = RequestRepository(session)
-            await repo.change(
+            if not await repo.extend_once(
                 request_id,
                 due_date=extension.new_due_date,
                 extended_months=extension.months,
-                extension_reason=extension.reason,
+                extension_reason=reason_sealed,
                 member_told_at=at,
-            )
+            ):
+                raise FailedPrecondition(f"request {request_id} was extended meanwhile")
             note = f"deadline extended by {months} month(s) to {extension.new_due_date}"
             await repo.record(request, request.status, at, who.actor, note)
         return await self.get(who.org_id, request_id)
@@ -262,3 +331,41 @@ class PrivacyRequests:
             )
         async with self.database.sessions() as session:
             return request, await RequestRepository(session).certificate(request_id)
+
+
+async def seal_free_text(database: Database, keyring: Keyring) -> int:
+    """Seals the free text of requests written before it was sealed; where the member's key
+    is already shredded, the text is dropped (the member was erased). Returns the requests
+    changed."""
+    R = privacy_requests.c
+    async with database.sessions() as session:
+        rows = (
+            await session.execute(
+                select(R.id, R.subject_id, *(getattr(R, c) for c in FREE_TEXT)).where(
+                    or_(
+                        *(
+                            getattr(R, c).is_not(None) & getattr(R, c).not_like(f"{SEALED_PREFIX}%")
+                            for c in FREE_TEXT
+                        )
+                    )
+                )
+            )
+        ).all()
+    if not rows:
+        return 0
+    keys = await keyring.get_many(sorted({row.subject_id for row in rows}))
+    async with database.transaction() as session:
+        for row in rows:
+            key = keys.get(row.subject_id)
+            values = {
+                c: sealed_text(key.key, row.subject_id, c, text) if key else None
+                for c in FREE_TEXT
+                if (text := getattr(row, c)) and not text.startswith(SEALED_PREFIX)
+            }
+            # Only if still as read: a request changed meanwhile keeps its (sealed) text.
+            await session.execute(
+                update(privacy_requests)
+                .where(R.id == row.id, *(getattr(R, c) == getattr(row, c) for c in values))
+                .values(**values)
+            )
+    return len(rows)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Row
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db.engine import Database
@@ -21,9 +22,11 @@ from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
 from services.erasure.domain.outcomes import TargetFailure, TargetResult
 from services.erasure.domain.plan import DONE, RETRYING, backoff_s
-from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS, TARGET_FAILURES
+from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS
 
 log = get_logger(__name__)
+
+T = TypeVar("T")
 
 
 class TaskPasses(ABC):
@@ -46,6 +49,27 @@ class TaskPasses(ABC):
     def wake(self) -> None:
         self._wakeup.set()
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A short transaction of indexed statements: on a SQLite file, on the loop itself,
+        without a thread hop per statement (a pass runs after every commit). Anything that
+        goes wrong is rolled back and raised; the pass tries again later."""
+        async with self.database.transaction(inline=True) as session:
+            yield session
+
+    async def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work` as in `transaction`; if the SQLite file was locked for a moment (e.g. by a
+        WAL checkpoint), once more in an ordinary transaction, which waits for it. For what
+        must not be left undone, like recording answers under a lease."""
+        try:
+            async with self.transaction() as session:
+                return await work(session)
+        except OperationalError:
+            if not self.database.is_sqlite:
+                raise
+        async with self.database.transaction() as session:
+            return await work(session)
+
     async def next_pass(self) -> None:
         """One pass; when it found nothing due, wait for a wake-up or `idle_s` first."""
         self._wakeup.clear()
@@ -57,23 +81,14 @@ class TaskPasses(ABC):
     async def run_once(self) -> int:
         """Tries what is due now; returns how many requests it took up."""
 
-    async def retry_later(
+    def failed_attempt(
         self, request_id: str, target: str, attempts: int, exc: Exception, event: str
-    ) -> None:
-        """Records a failed attempt and when to try again; `event` names the log line."""
+    ) -> dict[str, Any]:
+        """A failed attempt, counted and logged (`event` names the log line): the task's new
+        values, with when to try again."""
         code = exc.code if isinstance(exc, TargetFailure) else type(exc).__name__
         delay = backoff_s(attempts, self.backoff_base_s, self.backoff_cap_s)
-        async with self.database.transaction() as session:
-            await RequestRepository(session).change_task(
-                request_id,
-                target,
-                status=RETRYING,
-                attempts=attempts,
-                last_error=code,
-                next_attempt_at=self.now() + timedelta(seconds=delay),
-            )
         TARGET_ATTEMPTS.labels(target, "failed").inc()
-        TARGET_FAILURES.labels(target).inc()
         log.warning(
             event,
             request_id=request_id,
@@ -82,6 +97,20 @@ class TaskPasses(ABC):
             error=code,
             retry_in_s=round(delay, 3),
         )
+        return {
+            "status": RETRYING,
+            "attempts": attempts,
+            "last_error": code,
+            "next_attempt_at": self.now() + timedelta(seconds=delay),
+        }
+
+    async def retry_later(
+        self, request_id: str, target: str, attempts: int, exc: Exception, event: str
+    ) -> None:
+        """Records a failed attempt and when to try again."""
+        values = self.failed_attempt(request_id, target, attempts, exc, event)
+        async with self.database.transaction() as session:
+            await RequestRepository(session).change_task(request_id, target, **values)
 
 
 class OneTaskRequests(TaskPasses):
@@ -115,7 +144,7 @@ class OneTaskRequests(TaskPasses):
         self.batch_size = batch_size
 
     async def run_once(self) -> int:
-        async with self.database.sessions() as session:
+        async with self.transaction() as session:
             due = await RequestRepository(session).requests_with_due_tasks(
                 self.now(), self.batch_size, types=self.types
             )
@@ -129,7 +158,7 @@ class OneTaskRequests(TaskPasses):
             log.warning(f"{self.name}_failed", request_id=request_id, error=type(exc).__name__)
 
     async def apply(self, request_id: str) -> None:
-        async with self.database.sessions() as session:
+        async with self.transaction() as session:
             repo = RequestRepository(session)
             request = await repo.get(request_id)
             tasks = await repo.tasks(request_id)
@@ -168,8 +197,13 @@ class OneTaskRequests(TaskPasses):
         at = self.now()
         async with self.database.transaction() as session:
             repo = RequestRepository(session)
-            current = await repo.get(request.id)
-            if current is None or current.status != rules.IN_PROGRESS:
+            if not await repo.change_from(
+                request.id,
+                rules.IN_PROGRESS,
+                status=rules.COMPLETED,
+                completed_at=at,
+                **request_changes,
+            ):
                 return False
             if write is not None:
                 await write(session, at)
@@ -181,9 +215,6 @@ class OneTaskRequests(TaskPasses):
                 last_error=None,
                 outcome_json=outcome.to_json(),
                 finished_at=at,
-            )
-            await repo.change(
-                request.id, status=rules.COMPLETED, completed_at=at, **request_changes
             )
             await repo.record(request, rules.COMPLETED, at, "service", outcome.note)
         TARGET_ATTEMPTS.labels(task.target, "done").inc()

@@ -89,6 +89,8 @@ members = Table(
     Column("terms_version", Integer, nullable=False, server_default="0"),
     # purposes consented to now (space-separated); the history is in `consents`
     Column("consents", String(500), nullable=False, server_default=""),
+    # the last privacy page link asked for (a rate limit; goes with the row on erasure)
+    Column("privacy_link_sent_at", DateTime(timezone=True), nullable=True),
     UniqueConstraint("org_id", "email_index", name="uq_members_org_email"),
 )
 

@@ -88,6 +88,16 @@ class Repository:
     async def update_org(self, org_id: str, values: dict[str, object]) -> None:
         await self.session.execute(update(orgs).where(orgs.c.id == org_id).values(**values))
 
+    async def org_contacts(self, after: str, limit: int) -> list[Row]:
+        """Orgs in id order after `after`: id, name, contact email and language."""
+        query = (
+            select(orgs.c.id, orgs.c.name, orgs.c.contact_email, orgs.c.language)
+            .where(orgs.c.id > after)
+            .order_by(orgs.c.id)
+            .limit(limit)
+        )
+        return list((await self.session.execute(query)).all())
+
     async def org_id_by_number(self, org_number: str) -> str | None:
         return await self.session.scalar(select(orgs.c.id).where(orgs.c.org_number == org_number))
 
@@ -202,9 +212,9 @@ class Repository:
         )
         return result.rowcount or 0
 
-    async def tombstone_address(self, org_id: str, member_id: str, at: datetime) -> None:
+    async def tombstone_address(self, org_id: str, member_id: str, at: datetime) -> bool:
         """Keeps the member's address blind index in erased_addresses (before the member row
-        goes): how an import knows not to bring them back."""
+        goes): how an import knows not to bring them back. True when it kept one."""
         email_index = await self.session.scalar(
             select(members.c.email_index).where(
                 members.c.org_id == org_id, members.c.id == member_id
@@ -217,6 +227,7 @@ class Repository:
                 {"org_id": org_id, "email_index": email_index, "erased_at": at},
                 ("org_id", "email_index"),
             )
+        return email_index is not None
 
     async def address_erased(self, org_id: str, email_index: str) -> bool:
         found = await self.session.scalar(

@@ -58,9 +58,9 @@ def validate_member(name: str, email: str, phone: str, language: str) -> MemberD
     name = clean_name(errors, name)
     normalised_email = ""
     try:
-        normalised_email = validate_email(email.strip(), check_deliverability=False).normalized
-    except EmailNotValidError:
-        errors["email"] = "not a valid email address"
+        normalised_email = normalise_email(email)
+    except ValueError as exc:
+        errors["email"] = str(exc)
     e164 = ""
     try:
         e164 = normalise_phone(phone)
@@ -71,6 +71,14 @@ def validate_member(name: str, email: str, phone: str, language: str) -> MemberD
     if errors:
         raise InvalidArgument(errors)
     return MemberDraft(name, normalised_email, e164, language)
+
+
+def normalise_email(email: str) -> str:
+    """The address as stored: syntax checked, domain lower-cased. ValueError otherwise."""
+    try:
+        return str(validate_email(email.strip(), check_deliverability=False).normalized)
+    except EmailNotValidError as exc:
+        raise ValueError("not a valid email address") from exc
 
 
 def email_lookup_form(email: str) -> str:

@@ -23,8 +23,9 @@ from services.membership.service_layer.handlers import MembershipHandlers, Membe
 from services.membership.service_layer.logins import Login, LoginLog
 from services.membership.service_layer.members import MemberRights
 from services.membership.service_layer.membership_types import MembershipTypes
-from services.membership.service_layer.orgs import OrgSettings
+from services.membership.service_layer.orgs import OrgSettings, org_contacts_page
 from services.membership.service_layer.policies import Policies
+from services.membership.service_layer.privacy_links import PrivacySelfService
 from services.membership.service_layer.signup import SignupRequest, Signups
 
 
@@ -286,9 +287,10 @@ class MembershipServicer(
 
 
 class InternalDirectoryServicer(membership_pb2_grpc.InternalDirectoryServicer):
-    def __init__(self, handlers: MembershipHandlers) -> None:
+    def __init__(self, handlers: MembershipHandlers, privacy: PrivacySelfService) -> None:
         self.handlers = handlers
         self.consents = ConsentRegister(handlers)
+        self.privacy = privacy
 
     async def IntrospectApiKey(
         self, request: pb.IntrospectApiKeyRequest, context: grpc.aio.ServicerContext
@@ -311,10 +313,32 @@ class InternalDirectoryServicer(membership_pb2_grpc.InternalDirectoryServicer):
         views = await self.handlers.get_contacts([(m.org_id, m.member_id) for m in request.members])
         return pb.Contacts(contacts=[contact_message(view) for view in views])
 
+    async def GetPrivacyLink(
+        self, request: pb.GetContactRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PrivacyLink:
+        link = await self.privacy.link_for(request.org_id, request.member_id)
+        return pb.PrivacyLink(url=link.url, expires_at=to_timestamp(link.expires_at))
+
     async def GetConsents(
         self, request: pb.GetContactRequest, context: grpc.aio.ServicerContext
     ) -> pb.Consents:
         return consents_message(await self.consents.state(request.org_id, request.member_id))
+
+    async def ListOrgContacts(
+        self, request: pb.ListOrgContactsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.OrgContacts:
+        page, next_token = await org_contacts_page(
+            self.handlers.database, request.page_size, request.page_token
+        )
+        return pb.OrgContacts(
+            orgs=[
+                pb.OrgContact(
+                    org_id=o.org_id, name=o.name, contact_email=o.contact_email, language=o.language
+                )
+                for o in page
+            ],
+            next_page_token=next_token,
+        )
 
     async def WithdrawConsent(
         self, request: pb.WithdrawConsentRequest, context: grpc.aio.ServicerContext

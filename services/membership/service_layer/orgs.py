@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from email_validator import EmailNotValidError, validate_email
 
+from services.common.db.engine import Database
 from services.common.errors import InvalidArgument, NotFound
 from services.common.grpc.auth import Principal
 from services.membership.adapters import audit
@@ -16,6 +19,31 @@ from services.membership.service_layer.handlers import MembershipHandlers
 
 UPDATABLE = ("name", "language", "contact_email", "contact_phone", "contact_address")
 MAX_ADDRESS = 300
+DEFAULT_CONTACTS_PAGE = 100
+MAX_CONTACTS_PAGE = 500
+
+
+@dataclass(frozen=True)
+class OrgContact:
+    org_id: str
+    name: str
+    contact_email: str
+    language: str
+
+
+async def org_contacts_page(
+    database: Database, page_size: int, page_token: str
+) -> tuple[list[OrgContact], str]:
+    """Every org's own contact, a page at a time (the page token is the last org id seen);
+    the next page's token, empty after the last page. For the platform's notices to orgs
+    (internal callers only)."""
+    if not 0 <= page_size <= MAX_CONTACTS_PAGE:
+        raise InvalidArgument({"page_size": f"between 1 and {MAX_CONTACTS_PAGE} (0: 100)"})
+    limit = page_size or DEFAULT_CONTACTS_PAGE
+    async with database.sessions() as session:
+        rows = await Repository(session).org_contacts(page_token, limit + 1)
+    page = [OrgContact(r.id, r.name, r.contact_email, r.language) for r in rows[:limit]]
+    return page, page[-1].org_id if len(rows) > limit else ""
 
 
 def validate_org_changes(changes: dict[str, str]) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""What membership holds of a member, for access (export) and erasure."""
+"""What membership holds of a member, for access (export) and erasure. Erasure keeps one
+thing: a keyed hash of the member's address (the tombstone), listed in the receipt."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from services.common.db.engine import Database
 from services.common.errors import NotFound
-from services.common.grpc.data_subject import ErasureOutcome, Removed
+from services.common.grpc.data_subject import ErasureOutcome, Kept, Removed
 from services.common.sealing import Sealer
 from services.common.timestamps import iso
 from services.membership.adapters import audit, login_log
@@ -18,6 +19,18 @@ from services.membership.domain.forms import BASE_FIELDS, FormField
 from services.membership.metrics import MEMBERS_ERASED
 from services.membership.service_layer.handlers import MembershipHandlers
 from services.membership.service_layer.logins import LoginLog
+
+# The erasure tombstone (erased_addresses). How long it is kept is an open decision (README,
+# "Noticed, left alone"): until then it stays while the org imports members.
+TOMBSTONE = Kept(
+    "erased-address",
+    "a keyed hash (blind index) of the member's email address, never the address, so that an "
+    "import or sync does not bring the erased member back",
+    "GDPR art. 17(1) and art. 5(2): the erasure must stay effective, and the org must be able "
+    "to show that it does",
+    "kept while the org imports members (retention not yet decided)",
+    pseudonymised=True,
+)
 
 
 def classified(field: FormField, value: object) -> dict[str, object]:
@@ -101,7 +114,7 @@ class MemberSubjectStore:
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
         async with self.database.transaction() as session:
             repo = Repository(session)
-            await repo.tombstone_address(org_id, subject_id, datetime.now(UTC))
+            tombstoned = await repo.tombstone_address(org_id, subject_id, datetime.now(UTC))
             deleted = await repo.delete_member(org_id, subject_id)
             entries = await audit.forget_about(session, org_id, subject_id) if deleted else 0
             sessions = await login_log.forget(session, org_id, subject_id)
@@ -123,4 +136,5 @@ class MemberSubjectStore:
                 entries,
             ),
         ]
-        return ErasureOutcome(removed=[item for item in removed if item.count])
+        kept = [TOMBSTONE] if tombstoned else []
+        return ErasureOutcome(removed=[item for item in removed if item.count], kept=kept)

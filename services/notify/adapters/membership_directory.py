@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import grpc
 from membership.v1 import membership_pb2, membership_pb2_grpc
@@ -52,6 +53,18 @@ class Directory:
         )
         return list(found.contacts)
 
+    async def privacy_link(self, org_id: str, member_id: str) -> membership_pb2.PrivacyLink | None:
+        """A fresh signed link to the member's privacy page; None when the member is gone."""
+        try:
+            return await self.client.call(
+                self._stub.GetPrivacyLink,
+                membership_pb2.GetContactRequest(org_id=org_id, member_id=member_id),
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() in GONE:
+                return None
+            raise
+
     async def consents(self, org_id: str, member_id: str) -> membership_pb2.Consents | None:
         try:
             return await self.client.call(
@@ -79,6 +92,20 @@ class Directory:
             if exc.code() in GONE:
                 return False
             raise
+
+    async def org_contacts(self, page_size: int = 200) -> AsyncIterator[membership_pb2.OrgContact]:
+        """Every org's own contact (not a member's), asked page by page as it is read."""
+        token = ""
+        while True:
+            page = await self.client.call(
+                self._stub.ListOrgContacts,
+                membership_pb2.ListOrgContactsRequest(page_size=page_size, page_token=token),
+            )
+            for org in page.orgs:
+                yield org
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
 
 
 class BatchContacts:

@@ -80,6 +80,20 @@ suppressions = Table(
     UniqueConstraint("org_id", "channel", "address_hash", name="uq_suppressions_address"),
 )
 
+# The provider ids of an erased member's messages (ids, not personal data): written with the
+# deletion, so that a repeated Erase (after a lost reply) still names them for the erasure
+# service to delete at the providers.
+erased_provider_refs = Table(
+    "erased_provider_refs",
+    metadata,
+    Column("org_id", String(36), nullable=False),
+    Column("member_id", String(36), nullable=False),
+    Column("provider", String(20), nullable=False),
+    Column("provider_ref", String(100), nullable=False),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("org_id", "member_id", "provider", "provider_ref"),
+)
+
 # An org's own wording of a template part (subject, html, text, sms) in one language.
 template_overrides = Table(
     "template_overrides",
@@ -91,4 +105,49 @@ template_overrides = Table(
     Column("body", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("org_id", "template", "language", "part"),
+)
+
+# A platform announcement to every org (e.g. the sub-processor list changed), recorded with
+# the event that brought it: `pending` until every org was told (or could not be), then
+# `done`; `superseded` when a newer version came first. No org, no member.
+org_announcements = Table(
+    "org_announcements",
+    metadata,
+    Column("kind", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("previous_version", Integer, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    PrimaryKeyConstraint("kind", "version"),
+)
+
+# One org's delivery of an announcement: the only record of it. The org's address and the
+# text are not kept (fetched and rendered at send time), so nothing here is sealed.
+org_notices = Table(
+    "org_notices",
+    metadata,
+    Column("kind", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("org_id", String(36), nullable=False),
+    Column("message_id", String(36), nullable=False),  # the provider's custom arg
+    Column("status", String(20), nullable=False),  # sending, sent, failed, no-address
+    Column("attempts", Integer, nullable=False),
+    Column("provider", String(16), nullable=True),
+    Column("provider_ref", String(100), nullable=True),
+    Column("last_error", String(100), nullable=True),  # a code, never an address
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("kind", "version", "org_id"),
+)
+
+# When a member's membership ended (their newest status change to cancelled or lapsed, as
+# membership's events tell it; gone when they come back), for retention rules counted from
+# the end of the relationship. Ids and a time only; erased with the member.
+relationship_ends = Table(
+    "relationship_ends",
+    metadata,
+    Column("org_id", String(36), nullable=False),
+    Column("member_id", String(36), nullable=False),
+    Column("ended_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("org_id", "member_id"),
 )

@@ -29,6 +29,19 @@ class Repository:
             ).all()
         )
 
+    async def member_ids_after(self, org_id: str, after: str, limit: int) -> list[str]:
+        """The members of an org with messages in the log, ascending: for the erasure
+        ledger's replay."""
+        return list(
+            await self.session.scalars(
+                select(messages.c.member_id)
+                .where(messages.c.org_id == org_id, messages.c.member_id > after)
+                .group_by(messages.c.member_id)
+                .order_by(messages.c.member_id)
+                .limit(limit)
+            )
+        )
+
     async def delete_of_member(self, org_id: str, member_id: str) -> int:
         result = await self.session.execute(
             delete(messages).where(messages.c.org_id == org_id, messages.c.member_id == member_id)

@@ -173,6 +173,17 @@ def check_override(template: str, language: str, part: str, body: str) -> None:
         raise InvalidArgument({"body": "a subject must not be empty"})
 
 
+def render_org_notice(kind: str, language: str, context: Mapping[str, Any]) -> RenderedEmail:
+    """A notice from the platform to an org (templates/org/): ours only, never overridden
+    (an org's overrides are for what it sends its members)."""
+    lang = language_of(language)
+    parts = {
+        part: _ours.get_template(f"org/{kind}.{lang}.{_FILE[part]}.j2").render(context)
+        for part in (SUBJECT, HTML, TEXT)
+    }
+    return RenderedEmail(_one_line(parts[SUBJECT]), parts[TEXT], parts[HTML])
+
+
 def render_org_text(text: str, context: Mapping[str, Any]) -> str:
     """An org's own subject or body (SendToMembers), checked before with check_sandboxed."""
     return _sandboxed(text, False).render(context)

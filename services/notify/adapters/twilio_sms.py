@@ -172,6 +172,18 @@ class TwilioSms:
         )
         return str(created.sid)
 
+    async def delete(self, sid: str) -> bool:
+        """Deletes Twilio's copy of a message (its body and number) by SID; False when Twilio
+        no longer holds it. Raises ProviderFailure otherwise: Twilio refuses to delete a
+        message still being delivered, so the caller tries again later."""
+        try:
+            await self._measured("delete", lambda: self._messages(sid).delete_async())
+        except ProviderFailure as failure:
+            if failure.code == "twilio-20404":
+                return False
+            raise
+        return True
+
     async def lookup(self, sms: OutgoingSms, since: datetime) -> str | None:
         """The SID of a message with our body to this number created since `since`, if one
         reached Twilio. (Filtered by date here: a message still queued at Twilio has no

@@ -65,6 +65,8 @@ CONTENT: dict[str, KindContent] = {
     ),
     "export-ready": KindContent(("download_url", "expires_at"), (EMAIL,), LEGAL_OBLIGATION),
     "erasure-confirmed": KindContent(("request_id", "completed_at"), (EMAIL,), LEGAL_OBLIGATION),
+    # The member asked for it on the privacy page's form (GDPR art. 12: facilitate rights).
+    "privacy-link": KindContent(("privacy_url", "expires_at"), (EMAIL,), LEGAL_OBLIGATION),
     ORG_MESSAGE: KindContent(("subject", "body"), (EMAIL, SMS), ""),
     SMS_FALLBACK: KindContent(("sms_text",), (EMAIL,), ""),
 }
@@ -91,6 +93,7 @@ SAMPLES: dict[str, str] = {
     "reconsent_url": "https://min.kontingent.no/samtykke",
     "download_url": "https://min.kontingent.no/eksport/abc",
     "expires_at": "08.12.2026",
+    "privacy_url": "https://min.kontingent.no/privacy/p/token",
     "request_id": "req_123",
     "completed_at": "28.11.2026",
     "subject": "Dugnad på lørdag",

@@ -53,6 +53,7 @@ TEMPLATES: dict[str, MessageKind] = {
     "policy-changed": MessageKind(SERVICE, "privacy"),
     "export-ready": MessageKind(TRANSACTIONAL, "privacy"),
     "erasure-confirmed": MessageKind(TRANSACTIONAL, "privacy"),
+    "privacy-link": MessageKind(TRANSACTIONAL, "privacy"),
 }
 
 

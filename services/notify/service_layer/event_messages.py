@@ -4,7 +4,7 @@ message on an event is a MessageOnEvent and one `runtime.consume` line in bootst
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.envelope import unpack
 from services.common.topics import TopicSpec
-from services.notify.adapters.membership_directory import BatchContacts
+from services.notify.adapters.membership_directory import BatchContacts, Directory
 from services.notify.domain.content import CONTENT
 from services.notify.domain.messages import kind_of
 from services.notify.service_layer.queueing import Intent, MessageQueue, Values
@@ -32,6 +32,9 @@ class MessageOnEvent:
     wanted: Callable[[Any], bool] = lambda payload: True
     # Batches are common on this topic: fetch the batch's contacts and keys in one call each.
     prefetch: bool = True
+    # Values that only membership can give when the message is queued (a signed link, which
+    # must never travel on a topic); used instead of `values`. None: the member is gone.
+    fetch_values: Callable[[Directory, Any, Envelope], Awaitable[Values | None]] | None = None
 
 
 class EventMessages:
@@ -61,6 +64,11 @@ class EventMessages:
         # At this moment, not when the event was produced: an erased member gets nothing.
         contact = await self.contacts.contact(org_id, member_id)
         values = self.spec.values(payload, envelope)
+        if self.spec.fetch_values is not None:
+            fetched = await self.spec.fetch_values(self.contacts.directory, payload, envelope)
+            if fetched is None:
+                return
+            values = fetched
         content = CONTENT[self.spec.template]
         for channel in content.channels:
             await self.queue.queue(

@@ -1,7 +1,7 @@
 """Which event sends which message, and the values each template gets from its event.
 
-Erasure-confirmed has a template and values here but no event yet (issue 6): its
-MessageOnEvent is all that is left to add.
+Erasure-confirmed comes from no event: the erasure pipeline asks for it over gRPC, before
+any store forgets the member (service_layer/erasure_confirmation.py); its values are here.
 """
 
 from __future__ import annotations
@@ -21,9 +21,11 @@ from services.common.topics import (
     MEMBER_REGISTERED,
     MEMBER_STATUS_CHANGED,
     PAYMENT_SUCCEEDED,
+    PRIVACY_LINK_REQUESTED,
     RECONSENT_REQUESTED,
     REMINDER_DUE,
 )
+from services.notify.adapters.membership_directory import Directory
 from services.notify.domain.content import day, money
 from services.notify.service_layer.event_messages import MessageOnEvent
 from services.notify.service_layer.queueing import Values
@@ -134,7 +136,31 @@ def messages_on_events(pay_url_template: str, reconsent_url_template: str) -> li
             export_ready,
             prefetch=False,  # one member's archive at a time
         ),
+        MessageOnEvent(
+            "notify.privacy-link-requested",
+            PRIVACY_LINK_REQUESTED,
+            "privacy-link",
+            membership_events.PrivacyLinkRequested,
+            prefetch=False,  # one member asking at a time
+            fetch_values=privacy_link_values,
+        ),
     ]
+
+
+async def privacy_link_values(
+    directory: Directory, p: membership_events.PrivacyLinkRequested, e: Envelope
+) -> Values | None:
+    """The signed link, asked of membership now: it never travels on a topic, and a member
+    erased since gets nothing."""
+    link = await directory.privacy_link(e.org_id or p.org_id, p.member_id)
+    if link is None:
+        return None
+    expires = link.expires_at.ToDatetime(tzinfo=OSLO)
+    return lambda lang: {
+        "privacy_url": link.url,
+        "expires_at": f"{day(expires.date().isoformat(), lang)}"
+        + (f" kl. {expires:%H:%M}" if lang == "nb" else f", {expires:%H:%M}"),
+    }
 
 
 def export_ready_values(download_url: str, expires_on: str) -> Values:
@@ -143,6 +169,6 @@ def export_ready_values(download_url: str, expires_on: str) -> Values:
 
 
 def erasure_confirmed_values(request_id: str, completed_on: str) -> Values:
-    """For issue 6's erasure-confirmed consumer. Queue it before membership forgets the
-    member: the contact is fetched when the message is queued."""
+    """The request and the day the erasure is carried out (the message is queued as it
+    starts, while membership still knows the member's address)."""
     return lambda lang: {"request_id": request_id, "completed_at": day(completed_on, lang)}

@@ -8,9 +8,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from services.common.clock import Clock
+from services.common.retention import RecordDates, RetentionProfile, beyond_last, decide
 from services.erasure.adapters.retention_files import builtin_profiles
-from services.erasure.domain.retention import RecordDates, beyond_last, decide
-from services.erasure.domain.retention_profile import RetentionProfile
 
 PROFILES = builtin_profiles()
 PAYMENT = RecordDates(collected_at=date(2026, 3, 10))

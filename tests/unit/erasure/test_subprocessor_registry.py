@@ -1,5 +1,5 @@
 """The sub-processor registry file: valid, and naming exactly the erasure pipeline's
-sub-processor targets (every target that is neither one of our stores nor the key)."""
+sub-processor targets (every target that names a recipient it tells)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import yaml
 from pydantic import ValidationError
 
 from services.erasure.registry import erasure_targets
-from services.erasure.service_layer.targets import KEY_TARGET
 from services.erasure.subprocessors import (
     REGISTRY_FILE,
     SubprocessorRegistry,
@@ -23,8 +22,10 @@ STORES = ("membership", "billing", "notify")
 def test_every_subprocessor_target_has_an_entry_and_every_entry_a_target() -> None:
     stand_in = cast(Any, object())
     registry = erasure_targets({name: stand_in for name in STORES}, stand_in, stand_in, stand_in)
-    subprocessor_targets = set(registry.order) - set(STORES) - {KEY_TARGET}
-    assert load_subprocessors().erasure_targets == subprocessor_targets
+    told = {t.name: t.recipient.name for t in registry.targets.values() if t.recipient}
+    shipped = load_subprocessors()
+    assert shipped.erasure_targets == set(told)
+    assert {s.erasure_target: s.name for s in shipped.subprocessors} == told
 
 
 def test_each_entry_says_where_and_on_what_basis() -> None:
