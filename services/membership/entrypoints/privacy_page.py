@@ -234,17 +234,7 @@ class PrivacyPage:
             if action == "edit":
                 return await self._edit(view, token, page, lang, form)
             if action == "download":
-                filed = await self.service.file(page, ACCESS)
-                texts = TEXTS[lang]
-                return self.render(
-                    view,
-                    "filed.html.j2",
-                    lang,
-                    heading=texts["download_filed"],
-                    message=texts["download_message"],
-                    request=filed,
-                    back_url=back_url,
-                )
+                return await self._file(view, page, lang, ACCESS, "download", back_url)
             if action == "delete":
                 return self.render(
                     view,
@@ -255,17 +245,8 @@ class PrivacyPage:
                     back_url=back_url,
                 )
             if action == "delete-confirmed":
-                filed = await self.service.file(page, ERASURE)
-                texts = TEXTS[lang]
-                return self.render(
-                    view,
-                    "filed.html.j2",
-                    lang,
-                    heading=texts["erasure_filed"],
-                    message=texts["erasure_message"],
-                    request=filed,
-                    back_url="",
-                )
+                # No way back: the page's link stops working once the erasure completes.
+                return await self._file(view, page, lang, ERASURE, "erasure", back_url="")
         except RequestOpen as already:
             texts = TEXTS[lang]
             return self.render(
@@ -282,6 +263,23 @@ class PrivacyPage:
             log.warning("privacy_page_call_failed", action=action, code=exc.code().name)
             return self.refuse(view, "unavailable", lang)
         return self.refuse(view, "bad-request", lang)
+
+    async def _file(
+        self, view: View, page: OpenedPage, lang: str, type_: str, texts_key: str, back_url: str
+    ) -> Response:
+        """Files the member's request and shows it; the texts are `<texts_key>_filed` and
+        `<texts_key>_message`."""
+        filed = await self.service.file(page, type_)
+        texts = TEXTS[lang]
+        return self.render(
+            view,
+            "filed.html.j2",
+            lang,
+            heading=texts[f"{texts_key}_filed"],
+            message=texts[f"{texts_key}_message"],
+            request=filed,
+            back_url=back_url,
+        )
 
     async def _edit(
         self, view: View, token: str, page: OpenedPage, lang: str, form: Mapping[str, str]
