@@ -39,7 +39,8 @@ def erasure_replay(
         return
     typer.echo(
         f"{report.entries} ledger entries; {report.subjects_found} erased member(s) found "
-        f"again; {report.keys_reshredded} key(s) shredded again"
+        f"again; {report.keys_reshredded} key(s) shredded again; "
+        f"{report.tombstones_restored} erased address(es) put back in membership"
     )
     table = Table("store", "erased again", "already gone")
     for store in report.stores:

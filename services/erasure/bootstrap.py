@@ -221,6 +221,7 @@ def _erasure_pipeline(
         ),
         twilio,
         KeyShredding(keyring),
+        runtime.database,
     )
     runner = ErasureRunner(
         runtime.database,
@@ -254,6 +255,8 @@ def _erasure_pipeline(
     )
     for client in stores.values():
         runtime.on_stop(client.close)
+    # Registered last, so run first: the requests in flight finish before the clients close.
+    runtime.on_stop(runner.stop)
 
 
 def _exports(

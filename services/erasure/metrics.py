@@ -46,6 +46,10 @@ REPLAY_KEYS_RESHREDDED = Counter(
     "erasure_ledger_replay_keys_reshredded_total",
     "Data keys a replay found live again and shredded",
 )
+REPLAY_TOMBSTONES_RESTORED = Counter(
+    "erasure_ledger_replay_tombstones_restored_total",
+    "Erased addresses' tombstones a restored membership had lost, handed back by a replay",
+)
 EXPORT_DOWNLOADS = Counter(
     "erasure_export_downloads_total",
     "GETs of export links, by outcome (downloaded, gone, not_found)",

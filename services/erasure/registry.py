@@ -5,6 +5,7 @@ recipient it tells (GDPR art. 19), under its name in subprocessors.yaml."""
 
 from __future__ import annotations
 
+from services.common.db.engine import Database
 from services.common.grpc.client import ServiceClient
 from services.erasure.adapters.targets.data_subject_store import DataSubjectStoreTarget
 from services.erasure.adapters.targets.erasure_confirmation import ErasureConfirmationTarget
@@ -28,8 +29,10 @@ def erasure_targets(
     sendgrid: SendGridRecipientTarget,
     twilio: TwilioMessagesTarget,
     key_shredding: KeyShredding,
+    ledger: Database,
     subprocessors: SubprocessorRegistry | None = None,
 ) -> TargetRegistry:
+    """`ledger`: the erasure database, where the stores' tombstones are recorded."""
     names = {
         s.erasure_target: s.name for s in (subprocessors or load_subprocessors()).subprocessors
     }
@@ -42,9 +45,13 @@ def erasure_targets(
             # First: notify fetches the address from membership when it queues the email,
             # and its own Erase deletes the member's messages.
             Target("confirmation", ErasureConfirmationTarget(stores["notify"])),
-            Target("membership", DataSubjectStoreTarget(stores["membership"]), ("confirmation",)),
-            Target("billing", DataSubjectStoreTarget(stores["billing"])),
-            Target("notify", DataSubjectStoreTarget(stores["notify"]), ("confirmation",)),
+            Target(
+                "membership",
+                DataSubjectStoreTarget(stores["membership"], ledger),
+                ("confirmation",),
+            ),
+            Target("billing", DataSubjectStoreTarget(stores["billing"], ledger)),
+            Target("notify", DataSubjectStoreTarget(stores["notify"], ledger), ("confirmation",)),
             Target("stripe", StripeCustomerTarget(), ("billing",), told("stripe")),
             Target("sendgrid", sendgrid, ("notify",), told("sendgrid")),
             Target("twilio", twilio, ("notify",), told("twilio")),

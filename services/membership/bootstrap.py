@@ -111,6 +111,8 @@ POLICY = {
             "WithdrawConsent",
             "GetPrivacyLink",
             "ListOrgContacts",
+            # The erasure ledger's replay only.
+            "RestoreErasedAddresses",
         )
     },
     **data_subject_policy(),

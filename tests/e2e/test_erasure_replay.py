@@ -1,12 +1,15 @@
 """After a restore from a backup taken before an erasure, `kontingent erasure replay` erases
 the member again in every store (and is harmless to run twice), whichever stores were
 restored: billing's and notify's rows of her are found even when membership holds nothing of
-her; an import never brings an erased member back, while a new sign-up with the same address
-is a new person."""
+her; an import never brings an erased member back, even after membership is restored from a
+backup older than her (the replay puts her address's tombstone back), while a new sign-up with
+the same address is a new person."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 from kontingent_cli.devstack import Stack
@@ -45,11 +48,23 @@ def _restart_with(
     return current
 
 
+def _snapshot(stack: Stack, store: str, directory: Path) -> dict[str, bytes]:
+    """A consistent copy of a running store's SQLite database (its backup API), as one file."""
+    copy = directory / f"{store}.snapshot"
+    with (
+        closing(sqlite3.connect(Path(stack.data_dir) / f"{store}.db")) as source,
+        closing(sqlite3.connect(copy)) as target,
+    ):
+        source.backup(target)
+    return {f"{store}.db": copy.read_bytes()}
+
+
 def test_replay_after_a_restore_erases_the_member_again_and_import_never_recreates(
     tmp_path: Path,
 ) -> None:
     with private_stack(tmp_path / "stack") as stack:
         org = create_org(stack, "Replay Rosenlag", "960000005")
+        before_her = _snapshot(stack, "membership", tmp_path)
         member = register(stack, org, "Tove Replay", EMAIL, "+4793000001")["member_id"]
         export_once_invoiced(stack, org, member)
         backup = _restart_with(stack, None)  # the backup, taken before the erasure
@@ -89,6 +104,12 @@ def test_replay_after_a_restore_erases_the_member_again_and_import_never_recreat
 
         again = cli_json(stack, "erasure", "replay")  # harmless: nobody left to find
         assert again["entries"] == 1 and again.get("subjects_found", 0) == 0
+        assert again.get("tombstones_restored", 0) == 0
+
+        # Membership restored from before she joined: neither she nor her tombstone is there.
+        _restart_with(stack, before_her, ["membership"])
+        restored = cli_json(stack, "erasure", "replay")
+        assert restored.get("subjects_found", 0) == 0 and restored["tombstones_restored"] == 1
 
         members_csv = tmp_path / "members.csv"
         members_csv.write_text(f"name,email,phone\nTove Replay,{EMAIL},+4793000001\n")

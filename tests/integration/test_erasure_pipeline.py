@@ -5,6 +5,7 @@ Twilio on their loopback servers through the official SDKs, the key last) to a c
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import delete, update
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.common.grpc.auth import Principal
+from services.common.grpc.data_subject import ErasureOutcome
 from services.common.timestamps import as_utc
 from services.erasure.adapters.orm import certificate_entries, privacy_requests
 from services.erasure.domain.certificate import Entry, verify
@@ -163,6 +165,47 @@ async def test_a_request_waiting_on_a_retry_does_not_hold_up_newer_ones(
     second = await pipeline.file_and_verify(await pipeline.member())
     await pipeline.drive(second.request.id, lambda v: v.request.status == "completed")
     assert (await pipeline.requests.get(ORG, first.request.id)).request.status == "in_progress"
+
+
+async def test_a_request_planned_while_another_waits_on_a_target_is_not_held_up(
+    pipeline: Pipeline,
+) -> None:
+    billing = pipeline.stores["billing"]
+    slow_member = await pipeline.member()
+    called, release = asyncio.Event(), asyncio.Event()
+    answer = billing.erase
+
+    async def slow_for_one(org_id: str, subject_id: str) -> ErasureOutcome:
+        if subject_id == slow_member:
+            called.set()
+            await release.wait()
+        return await answer(org_id, subject_id)
+
+    billing.erase = slow_for_one  # type: ignore[method-assign]
+    slow = await pipeline.file_and_verify(slow_member)
+
+    async def passes() -> None:  # as the service runs them
+        while True:
+            await pipeline.runner.next_pass()
+
+    loop = asyncio.create_task(passes())
+    try:
+        await asyncio.wait_for(called.wait(), 5.0)
+        quick = await pipeline.file_and_verify(await pipeline.member())
+        pipeline.runner.wake()  # as the planner's commit does
+        for _ in range(250):
+            view = await pipeline.requests.get(ORG, quick.request.id)
+            if view.request.status == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert view.request.status == "completed"
+        assert (await pipeline.requests.get(ORG, slow.request.id)).request.status == "in_progress"
+    finally:
+        release.set()
+        loop.cancel()
+        await pipeline.runner.stop()
+    done = await pipeline.drive(slow.request.id, lambda v: v.request.status == "completed")
+    assert task(done, "billing").status == DONE
 
 
 async def test_a_tampered_certificate_entry_fails_verification(pipeline: Pipeline) -> None:

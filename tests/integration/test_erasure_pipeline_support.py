@@ -165,7 +165,7 @@ def task(view: RequestView, target: str) -> Any:
 
 
 def _runner(db: Database, keyring: Keyring, stores: dict[str, ServiceClient], sg, tw) -> Any:  # type: ignore[no-untyped-def]
-    registry = erasure_targets(stores, sg, tw, KeyShredding(keyring))
+    registry = erasure_targets(stores, sg, tw, KeyShredding(keyring), db)
     runner = ErasureRunner(
         db,
         registry,

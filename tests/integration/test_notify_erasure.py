@@ -113,4 +113,6 @@ async def test_a_repeated_erase_still_names_the_provider_ids(notify: Notify) -> 
     expected = {"sendgrid": ["sg-2.filter"], "twilio": ["SM2"]}
     assert first.provider_records == expected
     assert again.provider_records == expected
-    assert again.removed == []  # nothing left to delete the second time
+    # Nothing was left the second time: the first erasure's receipt, marked as a repeat.
+    assert again.repeat and not first.repeat
+    assert again.removed == first.removed

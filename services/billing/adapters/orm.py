@@ -18,6 +18,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from services.common.db.erasure_receipts import erasure_receipts_table
+
 metadata = MetaData()
 
 
@@ -200,3 +202,6 @@ billed_members = Table(
     Column("period_end", Date, nullable=True, index=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Each erasure's receipt (no personal data), answered again by a repeated Erase.
+erasure_receipts = erasure_receipts_table(metadata)

@@ -3,20 +3,28 @@ erasure pseudonymises the member link instead of deleting them.
 
 The member's Stripe customer is deleted through Stripe's API. Its id (not personal data) is
 recorded before that call and reported by every Erase from then on, so that a retry after a
-lost reply still tells the erasure service that Stripe held the member's data."""
+lost reply still tells the erasure service that Stripe held the member's data. The receipt
+(what was pseudonymised and kept, until when) is recorded with the erasure and answered again
+by a repeated Erase, which finds nothing left to pseudonymise."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import select
 
-from services.billing.adapters.orm import erased_stripe_customers, stripe_customers
+from services.billing.adapters.orm import (
+    erased_stripe_customers,
+    erasure_receipts,
+    stripe_customers,
+)
 from services.billing.adapters.repository import Repository
 from services.billing.domain.invoices import BOOKKEEPING_BASIS, delete_after, pseudonym
 from services.billing.metrics import INVOICES_PSEUDONYMISED
 from services.common.db.engine import Database
+from services.common.db.erasure_receipts import settle
 from services.common.db.upsert import insert_ignore
 from services.common.grpc.data_subject import ErasureOutcome, Kept, Removed
 from services.common.timestamps import iso
@@ -96,9 +104,9 @@ class InvoiceSubjectStore:
             "stripe_customer_id": customer_id,
         }
 
-    async def _erased_customers(self, org_id: str, subject_id: str) -> list[str]:
+    async def _erased_customers(self, org_id: str, subject_id: str) -> tuple[bool, list[str]]:
         """Records the member's Stripe customer as erased (before it is deleted); returns
-        every customer id recorded so for the member."""
+        whether there was one now, and every customer id recorded so for the member."""
         erased = erased_stripe_customers.c
         async with self.database.transaction() as session:
             customer_id = await session.scalar(
@@ -119,7 +127,7 @@ class InvoiceSubjectStore:
                     },
                     ["org_id", "member_ref", "customer_id"],
                 )
-            return list(
+            return customer_id is not None, list(
                 (
                     await session.scalars(
                         select(erased.customer_id)
@@ -132,8 +140,9 @@ class InvoiceSubjectStore:
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
         removed: list[Removed] = []
         customers: list[str] = []
+        found_customer = False
         if self.stripe_customers is not None:
-            customers = await self._erased_customers(org_id, subject_id)
+            found_customer, customers = await self._erased_customers(org_id, subject_id)
             # Stripe's deletion API outside the transaction (it is a slow call).
             await self.stripe_customers.forget_customer(org_id, subject_id)
         if customers:
@@ -148,27 +157,34 @@ class InvoiceSubjectStore:
         async with self.database.transaction() as session:
             repo = Repository(session)
             rows = await repo.invoices_of(org_id, subject_id)
-            if not rows:
-                return ErasureOutcome(removed=removed, provider_records=providers)
-            await repo.pseudonymise_member(
-                org_id, subject_id, pseudonym(self.pseudonym_key, subject_id), datetime.now(UTC)
-            )
-        INVOICES_PSEUDONYMISED.inc(len(rows))
-        latest = max(r.delete_after or delete_after(r.issued_at.date()) for r in rows)
-        return ErasureOutcome(
-            removed=removed,
-            provider_records=providers,
-            kept=[
-                Kept(
-                    category="payment-records",
-                    description=(
-                        "invoices, credit notes and ledger entries (numbers, KID, amounts, "
-                        "dates) linked to a pseudonym"
-                    ),
-                    legal_basis=BOOKKEEPING_BASIS,
-                    delete_after=latest.isoformat(),
-                    count=len(rows),
-                    pseudonymised=True,
+            kept: list[Kept] = []
+            if rows:
+                await repo.pseudonymise_member(
+                    org_id, subject_id, pseudonym(self.pseudonym_key, subject_id), datetime.now(UTC)
                 )
-            ],
-        )
+                latest = max(r.delete_after or delete_after(r.issued_at.date()) for r in rows)
+                kept.append(
+                    Kept(
+                        category="payment-records",
+                        description=(
+                            "invoices, credit notes and ledger entries (numbers, KID, amounts, "
+                            "dates) linked to a pseudonym"
+                        ),
+                        legal_basis=BOOKKEEPING_BASIS,
+                        delete_after=latest.isoformat(),
+                        count=len(rows),
+                        pseudonymised=True,
+                    )
+                )
+            outcome = await settle(
+                session,
+                erasure_receipts,
+                org_id,
+                subject_id,
+                ErasureOutcome(removed=removed, kept=kept, provider_records=providers),
+                bool(rows) or found_customer,
+            )
+        if rows:
+            INVOICES_PSEUDONYMISED.inc(len(rows))
+        # Every customer id recorded so far, an erasure's before a lost reply included.
+        return replace(outcome, provider_records=providers)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -154,6 +154,19 @@ class Database:
         sessions = self._inline_sessions if inline and self._inline_sessions else self.sessions
         async with self._sqlite_writer, sessions() as session, session.begin():
             yield session
+
+    async def in_transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """`work(session)` in `transaction(inline=True)`; if the SQLite file was locked for a
+        moment (another process writing, a WAL checkpoint), rolled back and run once more in
+        an ordinary transaction, which waits for it. `work` must be safe to run again."""
+        try:
+            async with self.transaction(inline=True) as session:
+                return await work(session)
+        except OperationalError as exc:
+            if self._inline_sessions is None or not _locked(exc):
+                raise
+        async with self.transaction() as session:
+            return await work(session)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """A short write transaction of plain statements, `work(connection)`: commits on

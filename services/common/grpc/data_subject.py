@@ -4,7 +4,7 @@ subject (export) and how it forgets them (erase); this turns both into receipts.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import grpc
@@ -31,6 +31,8 @@ class Kept:
     delete_after: str
     count: int = 1
     pseudonymised: bool = False
+    # opaque keyed hashes the erasure service records and hands back after a restore
+    tombstones: tuple[str, ...] = ()
 
 
 @dataclass
@@ -39,6 +41,23 @@ class ErasureOutcome:
     kept: list[Kept] = field(default_factory=list)
     # provider -> its ids of the records it holds for this store (most stores: none)
     provider_records: dict[str, list[str]] = field(default_factory=dict)
+    # nothing was left to erase: the receipt recorded by the erasure that did it
+    repeat: bool = False
+
+    def to_json(self) -> str:
+        """What a store records with its erasure, to answer a repeated Erase: categories,
+        counts, bases and dates, and provider ids; no personal data."""
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ErasureOutcome:
+        data = json.loads(text)
+        return cls(
+            removed=[Removed(**r) for r in data["removed"]],
+            kept=[Kept(**{**k, "tombstones": tuple(k["tombstones"])}) for k in data["kept"]],
+            provider_records=data["provider_records"],
+            repeat=data["repeat"],
+        )
 
 
 DATA_SUBJECT_SERVICE = "privacy.v1.DataSubjectStore"
@@ -91,6 +110,7 @@ class DataSubjectServicer(data_subject_pb2_grpc.DataSubjectStoreServicer):
                     delete_after=k.delete_after,
                     count=k.count,
                     pseudonymised=k.pseudonymised,
+                    tombstones=k.tombstones,
                 )
                 for k in outcome.kept
             ],
@@ -99,6 +119,7 @@ class DataSubjectServicer(data_subject_pb2_grpc.DataSubjectStoreServicer):
                 pb.ProviderRecords(provider=provider, ids=ids)
                 for provider, ids in sorted(outcome.provider_records.items())
             ],
+            repeat=outcome.repeat,
         )
 
 

@@ -118,6 +118,20 @@ erasure_ledger = Table(
     Column("erased_at", DateTime(timezone=True), nullable=False),
 )
 
+# The tombstones a store keeps of erased members (membership: the blind index of the erased
+# address, a keyed hash under membership's own key, which this service cannot invert), as the
+# stores' Erase receipts named them; append-only. A replay hands them back to a store restored
+# from a backup that predates them.
+ledger_tombstones = Table(
+    "ledger_tombstones",
+    metadata,
+    Column("org_id", String(36), nullable=False),
+    Column("store", String(50), nullable=False),
+    Column("tombstone", String(64), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("org_id", "store", "tombstone"),
+)
+
 # Access and portability archives, one per request: the encrypted ZIP sealed again with the
 # member's key (so an erasure's key shredding makes it unreadable), emptied when downloaded
 # (the one time its link works) or when the link expires; the row stays, for the 410 answer.

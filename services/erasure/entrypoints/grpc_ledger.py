@@ -25,5 +25,6 @@ class ErasureLedgerServicer(ledger_pb2_grpc.ErasureLedgerServicer):
                 for store, n in counts.stores.items()
             ],
             keys_reshredded=counts.keys_reshredded,
+            tombstones_restored=counts.tombstones_restored,
             finished_at=now_timestamp(),
         )

@@ -1,5 +1,6 @@
-"""Drives every in-progress erasure through its plan: a periodic pass (woken early when a
-plan is made) runs each task whose predecessors are done and whose time has come, outside any
+"""Drives every in-progress erasure through its plan: passes (woken early when a plan is made)
+take up the requests with a task due into free slots, up to `concurrency` at once, each on its
+own; a request runs each task whose predecessors are done and whose time has come, outside any
 transaction, then records the answers or schedules retries with backoff. A target that
 accepted the work but confirms later (SendGrid) is polled with backoff, and its task is not
 done until it confirms. All state is in the tasks table, so a restart resumes where it
@@ -15,6 +16,7 @@ itself (Database.transaction(inline=True)), without a thread hop each."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import uuid
 from collections.abc import Callable
@@ -59,7 +61,7 @@ class ErasureRunner(TaskPasses):
         deadline_s: float = 30.0,
         idle_s: float = 1.0,
         batch_size: int = 100,
-        concurrency: int = 16,
+        concurrency: int = 64,
         on_committed: Callable[[], None] = lambda: None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -83,11 +85,53 @@ class ErasureRunner(TaskPasses):
         self.batch_size = batch_size
         self.on_committed = on_committed
         self.runner_id = uuid.uuid4().hex
+        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+
+    async def next_pass(self) -> None:
+        """Takes up the requests due now into free slots, without waiting for those already
+        in flight, then waits for a wake-up (a plan committed, a slot freed while all were
+        taken) or `idle_s`. A pass that awaited its whole batch held every plan made meanwhile
+        back until the batch's slowest request (e.g. one whose confirmation email notify was
+        still sending) was done: under a steady stream of erasures, most slots sat idle."""
+        self._wakeup.clear()
+        free = self.concurrency - len(self._in_flight)
+        if free > 0:
+            async with self.transaction() as session:
+                due = await RequestRepository(session).requests_with_due_tasks(
+                    self.now(), free + len(self._in_flight)
+                )
+            for request_id in due:
+                if request_id in self._in_flight or len(self._in_flight) >= self.concurrency:
+                    continue
+                self._in_flight[request_id] = asyncio.create_task(self._take_up(request_id))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), self.idle_s)
+
+    async def _take_up(self, request_id: str) -> None:
+        try:
+            await self._advance_in_slot(request_id)
+        finally:
+            full = len(self._in_flight) >= self.concurrency
+            self._in_flight.pop(request_id, None)
+            if full:
+                self.wake()
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Gives the requests in flight `grace_s` to record what their targets answered, then
+        cancels the rest (rolled back; a restart resumes them once their leases expire)."""
+        if not self._in_flight:
+            return
+        _, late = await asyncio.wait(list(self._in_flight.values()), timeout=grace_s)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def run_once(self) -> int:
-        """Advances every request with a task due now; returns how many moved (a request
-        whose due tasks all wait on a predecessor's retry does not count)."""
+        """Advances every request with a task due now, and waits for them (the service's
+        loop uses next_pass instead); returns how many moved (a request whose due tasks all
+        wait on a predecessor's retry does not count)."""
         async with self.transaction() as session:
             due = await RequestRepository(session).requests_with_due_tasks(
                 self.now(), self.batch_size
@@ -109,11 +153,10 @@ class ErasureRunner(TaskPasses):
         """Runs what is due of one request, level by level, until it waits or completes;
         True if it tried a target or completed the request."""
         moved = False
+        step = await self.in_transaction(
+            functools.partial(self._next_level, request_id=request_id, now=self.now())
+        )
         while True:
-            now = self.now()
-            step = await self.in_transaction(
-                functools.partial(self._next_level, request_id=request_id, now=now)
-            )
             if step is None:
                 return moved
             request, tasks, claimed = step
@@ -129,14 +172,18 @@ class ErasureRunner(TaskPasses):
             answers = await asyncio.gather(
                 *(self._attempt(request, by_target[name], earlier) for name in claimed)
             )
-            await self.in_transaction(
+            moved = True
+            # The answers and, if one was done, the next level (or the completion) in one
+            # transaction: a transaction's own cost is a good part of a short one's.
+            step = await self.in_transaction(
                 functools.partial(
-                    self._record, request_id=request_id, targets=claimed, answers=answers
+                    self._record,
+                    request_id=request_id,
+                    targets=claimed,
+                    answers=answers,
+                    then_next=any(done for _, done in answers),
                 )
             )
-            moved = True
-            if not any(done for _, done in answers):
-                return moved
 
     async def _next_level(
         self, session: AsyncSession, request_id: str, now: datetime
@@ -174,11 +221,16 @@ class ErasureRunner(TaskPasses):
         request_id: str,
         targets: list[str],
         answers: list[tuple[dict[str, Any], bool]],
-    ) -> None:
-        """The answers, each only while this runner still holds the task's lease."""
+        then_next: bool,
+    ) -> tuple[Row, list[Row], list[str] | None] | None:
+        """The answers, each only while this runner still holds the task's lease; then, if
+        `then_next`, what `_next_level` finds."""
         repo = RequestRepository(session)
         for target, (values, _) in zip(targets, answers, strict=True):
             await repo.change_task(request_id, target, claimed_by=self.runner_id, **values)
+        if not then_next:
+            return None
+        return await self._next_level(session, request_id, self.now())
 
     async def _wait_for_predecessors(
         self, repo: RequestRepository, request_id: str, tasks: list[Row], now: datetime

@@ -22,6 +22,7 @@ from typing import Protocol
 from privacy.v1 import events_pb2
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db.engine import Database
 from services.common.envelope import new_envelope
@@ -134,25 +135,28 @@ class PrivacyRequests:
             "extended_months": 0,
             "purpose": purpose or None,
         }
-        async with self.database.transaction() as session:
+
+        async def add(session: AsyncSession) -> RequestView:
             repo = RequestRepository(session)
             existing = await repo.open_of_subject(who.org_id, subject_id, type_, purpose or None)
             if existing is not None:
                 raise AlreadyExists(f"an open {type_} request exists: {existing.id}", existing.id)
             await repo.add(values)
             await repo.record(values, rules.RECEIVED, received, who.actor)
-        return await self.get(who.org_id, values["id"])
+            return await _read(repo, values["id"], who.org_id)
+
+        # Filing and its answer are short indexed statements: on a SQLite file, on the loop
+        # itself (Database.in_transaction), read back in the same transaction.
+        return (self._with_text([await self.database.in_transaction(add)], {}))[0]
 
     async def get(self, org_id: str, request_id: str) -> RequestView:
         if problem := _required(request_id, MAX_ID):
             raise InvalidArgument({"request_id": problem})
-        async with self.database.sessions() as session:
-            repo = RequestRepository(session)
-            found = await repo.get(request_id, org_id)
-            if found is None:
-                raise NotFound(f"no request {request_id}")
-            view = RequestView(found, await repo.history(request_id), await repo.tasks(request_id))
-        return (await self._opened([view]))[0]
+
+        async def read(session: AsyncSession) -> RequestView:
+            return await _read(RequestRepository(session), request_id, org_id)
+
+        return (await self._opened([await self.database.in_transaction(read)]))[0]
 
     async def _opened(self, views: list[RequestView]) -> list[RequestView]:
         """The views with their free text opened (one key lookup for all)."""
@@ -162,7 +166,10 @@ class PrivacyRequests:
             for c in FREE_TEXT
             if (getattr(v.request, c) or "").startswith(SEALED_PREFIX)
         }
-        keys = await self.keyring.get_many(sorted(sealed)) if sealed else {}
+        return self._with_text(views, await self.keyring.get_many(sorted(sealed)) if sealed else {})
+
+    def _with_text(self, views: list[RequestView], keys: dict[str, IssuedKey]) -> list[RequestView]:
+        """The views with their free text opened with these keys (subject -> key)."""
         return [
             RequestView(
                 v.request,
@@ -219,17 +226,33 @@ class PrivacyRequests:
             errors["attestation"] = problem
         if errors:
             raise InvalidArgument(errors)
-        request = (await self.get(who.org_id, request_id)).request
+        if problem := _required(request_id, MAX_ID):
+            raise InvalidArgument({"request_id": problem})
+
+        async def read(session: AsyncSession) -> Row | None:
+            return await RequestRepository(session).get(request_id, who.org_id)
+
+        request = await self.database.in_transaction(read)
+        if request is None:
+            raise NotFound(f"no request {request_id}")
         rules.require_transition(request.status, rules.IDENTITY_VERIFIED)
-        sealed = await self._sealed_email(request) if request.type == "erasure" else None
-        password = new_password() if request.type in rules.EXPORT_TYPES else ""
-        sealed_password = await self._sealed(request, PASSWORD_FIELD, password)
         key = await self.keyring.get(request.subject_id)
+        email = (
+            await self.contacts.email_of(request.org_id, request.subject_id)
+            if request.type == "erasure"
+            else None
+        )
+        # SendGrid's erasure asks for the address: taken now, before membership forgets it,
+        # and sealed with the member's own key, which the erasure shreds last.
+        sealed = _sealed(key, request.subject_id, "email", email)
+        password = new_password() if request.type in rules.EXPORT_TYPES else ""
+        sealed_password = _sealed(key, request.subject_id, PASSWORD_FIELD, password)
         sealed_attestation = sealed_text(
             key.key, request.subject_id, "identity_attestation", attestation.strip()
         )
         at = self.now()
-        async with self.database.transaction() as session:
+
+        async def verify(session: AsyncSession) -> RequestView:
             repo = RequestRepository(session)
             # Conditional: of two concurrent verifications (two replicas) one changes it.
             changed = await repo.change_from(
@@ -273,23 +296,12 @@ class PrivacyRequests:
                         subject_id=request.subject_id,
                     ),
                 )
+            return await _read(repo, request_id, who.org_id)
+
+        verified = await self.database.in_transaction(verify)
         self.on_committed()
-        verified = await self.get(who.org_id, request_id)
-        return RequestView(
-            verified.request, verified.history, verified.tasks, password, verified.free_text
-        )
-
-    async def _sealed_email(self, request: Row) -> bytes | None:
-        """The address SendGrid's erasure asks for, taken now, before membership forgets it,
-        and sealed with the member's own key, which the erasure shreds last."""
-        email = await self.contacts.email_of(request.org_id, request.subject_id)
-        return await self._sealed(request, "email", email or "")
-
-    async def _sealed(self, request: Row, field: str, value: str) -> bytes | None:
-        if not value:
-            return None
-        key = await self.keyring.get(request.subject_id)
-        return seal_with(key.key, request.subject_id, field, value)
+        opened = self._with_text([verified], {request.subject_id: key})[0]
+        return RequestView(opened.request, opened.history, opened.tasks, password, opened.free_text)
 
     async def extend(
         self, who: Principal, request_id: str, months: int, reason: str, member_told: bool
@@ -331,6 +343,17 @@ class PrivacyRequests:
             )
         async with self.database.sessions() as session:
             return request, await RequestRepository(session).certificate(request_id)
+
+
+async def _read(repo: RequestRepository, request_id: str, org_id: str) -> RequestView:
+    found = await repo.get(request_id, org_id)
+    if found is None:
+        raise NotFound(f"no request {request_id}")
+    return RequestView(found, await repo.history(request_id), await repo.tasks(request_id))
+
+
+def _sealed(key: IssuedKey, subject_id: str, field: str, value: str | None) -> bytes | None:
+    return seal_with(key.key, subject_id, field, value) if value else None
 
 
 async def seal_free_text(database: Database, keyring: Keyring) -> int:

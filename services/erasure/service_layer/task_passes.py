@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.db.engine import Database
@@ -61,14 +60,7 @@ class TaskPasses(ABC):
         """`work` as in `transaction`; if the SQLite file was locked for a moment (e.g. by a
         WAL checkpoint), once more in an ordinary transaction, which waits for it. For what
         must not be left undone, like recording answers under a lease."""
-        try:
-            async with self.transaction() as session:
-                return await work(session)
-        except OperationalError:
-            if not self.database.is_sqlite:
-                raise
-        async with self.database.transaction() as session:
-            return await work(session)
+        return await self.database.in_transaction(work)
 
     async def next_pass(self) -> None:
         """One pass; when it found nothing due, wait for a wake-up or `idle_s` first."""

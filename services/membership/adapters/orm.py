@@ -19,6 +19,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from services.common.db.erasure_receipts import erasure_receipts_table
+
 metadata = MetaData()
 
 orgs = Table(
@@ -182,3 +184,6 @@ erased_addresses = Table(
     Column("erased_at", DateTime(timezone=True), nullable=False),
     PrimaryKeyConstraint("org_id", "email_index"),
 )
+
+# Each erasure's receipt (no personal data), answered again by a repeated Erase.
+erasure_receipts = erasure_receipts_table(metadata)

@@ -212,9 +212,9 @@ class Repository:
         )
         return result.rowcount or 0
 
-    async def tombstone_address(self, org_id: str, member_id: str, at: datetime) -> bool:
+    async def tombstone_address(self, org_id: str, member_id: str, at: datetime) -> str | None:
         """Keeps the member's address blind index in erased_addresses (before the member row
-        goes): how an import knows not to bring them back. True when it kept one."""
+        goes): how an import knows not to bring them back. Returns the one it kept."""
         email_index = await self.session.scalar(
             select(members.c.email_index).where(
                 members.c.org_id == org_id, members.c.id == member_id
@@ -227,7 +227,19 @@ class Repository:
                 {"org_id": org_id, "email_index": email_index, "erased_at": at},
                 ("org_id", "email_index"),
             )
-        return email_index is not None
+        return email_index
+
+    async def restore_tombstones(self, org_id: str, email_indexes: list[str], at: datetime) -> int:
+        """Puts back the erased addresses a restore lost; returns how many were missing."""
+        restored = 0
+        for email_index in sorted(set(email_indexes)):
+            restored += await insert_ignore(
+                self.session,
+                erased_addresses,
+                {"org_id": org_id, "email_index": email_index, "erased_at": at},
+                ("org_id", "email_index"),
+            )
+        return restored
 
     async def address_erased(self, org_id: str, email_index: str) -> bool:
         found = await self.session.scalar(

@@ -27,6 +27,7 @@ from services.membership.service_layer.orgs import OrgSettings, org_contacts_pag
 from services.membership.service_layer.policies import Policies
 from services.membership.service_layer.privacy_links import PrivacySelfService
 from services.membership.service_layer.signup import SignupRequest, Signups
+from services.membership.service_layer.subject_store import restore_tombstones
 
 
 def member_message(view: MemberView) -> pb.Member:
@@ -339,6 +340,14 @@ class InternalDirectoryServicer(membership_pb2_grpc.InternalDirectoryServicer):
             ],
             next_page_token=next_token,
         )
+
+    async def RestoreErasedAddresses(
+        self, request: pb.RestoreErasedAddressesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RestoreErasedAddressesReply:
+        restored = await restore_tombstones(
+            self.handlers.database, request.org_id, list(request.tombstones)
+        )
+        return pb.RestoreErasedAddressesReply(restored=restored)
 
     async def WithdrawConsent(
         self, request: pb.WithdrawConsentRequest, context: grpc.aio.ServicerContext

@@ -1,19 +1,25 @@
 """What membership holds of a member, for access (export) and erasure. Erasure keeps one
-thing: a keyed hash of the member's address (the tombstone), listed in the receipt."""
+thing: a keyed hash of the member's address (the tombstone), listed in the receipt with the
+hash itself, so that the erasure ledger can hand it back after a restore that lost it. Each
+erasure's receipt is recorded with it and answered again by a repeated Erase."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import re
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from services.common.db.engine import Database
-from services.common.errors import NotFound
+from services.common.db.erasure_receipts import settle
+from services.common.errors import InvalidArgument, NotFound
 from services.common.grpc.data_subject import ErasureOutcome, Kept, Removed
+from services.common.logging import get_logger
 from services.common.sealing import Sealer
 from services.common.timestamps import iso
 from services.membership.adapters import audit, login_log
 from services.membership.adapters import consents as consent_table
+from services.membership.adapters.orm import erasure_receipts
 from services.membership.adapters.repository import Repository
 from services.membership.domain.forms import BASE_FIELDS, FormField
 from services.membership.metrics import MEMBERS_ERASED
@@ -31,6 +37,9 @@ TOMBSTONE = Kept(
     "kept while the org imports members (retention not yet decided)",
     pseudonymised=True,
 )
+MAX_TOMBSTONES = 1000
+BLIND_INDEX = re.compile(r"[0-9a-f]{64}")
+log = get_logger(__name__)
 
 
 def classified(field: FormField, value: object) -> dict[str, object]:
@@ -114,27 +123,61 @@ class MemberSubjectStore:
     async def erase(self, org_id: str, subject_id: str) -> ErasureOutcome:
         async with self.database.transaction() as session:
             repo = Repository(session)
-            tombstoned = await repo.tombstone_address(org_id, subject_id, datetime.now(UTC))
+            tombstone = await repo.tombstone_address(org_id, subject_id, datetime.now(UTC))
             deleted = await repo.delete_member(org_id, subject_id)
             entries = await audit.forget_about(session, org_id, subject_id) if deleted else 0
             sessions = await login_log.forget(session, org_id, subject_id)
             consents = await consent_table.forget(session, org_id, subject_id)
+            removed = [
+                Removed(
+                    "member-record",
+                    "member record: name, email, phone, language, status, form answers, guardian",
+                    deleted,
+                ),
+                Removed("login-log", "sessions: time, kind, device, IP address, place", sessions),
+                Removed("consents", "consents given and withdrawn, with their history", consents),
+                Removed(
+                    "audit-entries",
+                    "audit entries about the member (field names, actors, times)",
+                    entries,
+                ),
+            ]
+            outcome = await settle(
+                session,
+                erasure_receipts,
+                org_id,
+                subject_id,
+                ErasureOutcome(
+                    removed=[item for item in removed if item.count],
+                    kept=[replace(TOMBSTONE, tombstones=(tombstone,))] if tombstone else [],
+                )
+                if deleted
+                else ErasureOutcome(),
+                bool(deleted),
+            )
         self.sealer.forget(subject_id)
-        if not deleted:
-            return ErasureOutcome()
-        MEMBERS_ERASED.inc()
-        removed = [
-            Removed(
-                "member-record",
-                "member record: name, email, phone, language, status, form answers, guardian",
-            ),
-            Removed("login-log", "sessions: time, kind, device, IP address, place", sessions),
-            Removed("consents", "consents given and withdrawn, with their history", consents),
-            Removed(
-                "audit-entries",
-                "audit entries about the member (field names, actors, times)",
-                entries,
-            ),
-        ]
-        kept = [TOMBSTONE] if tombstoned else []
-        return ErasureOutcome(removed=[item for item in removed if item.count], kept=kept)
+        if deleted:
+            MEMBERS_ERASED.inc()
+        return outcome
+
+
+async def restore_tombstones(database: Database, org_id: str, tombstones: list[str]) -> int:
+    """Puts back the erased addresses (blind indexes) the erasure ledger recorded from this
+    store's receipts, after a restore from a backup that predates them; returns how many
+    were missing."""
+    errors = {}
+    if not org_id:
+        errors["org_id"] = "required"
+    if not 1 <= len(tombstones) <= MAX_TOMBSTONES:
+        errors["tombstones"] = f"between 1 and {MAX_TOMBSTONES}"
+    elif not all(BLIND_INDEX.fullmatch(t) for t in tombstones):
+        errors["tombstones"] = "each a blind index: 64 lowercase hex characters"
+    if errors:
+        raise InvalidArgument(errors)
+    async with database.transaction() as session:
+        restored = await Repository(session).restore_tombstones(
+            org_id, tombstones, datetime.now(UTC)
+        )
+    if restored:
+        log.info("erased_addresses_restored", org_id=org_id, restored=restored)
+    return restored

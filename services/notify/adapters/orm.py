@@ -18,6 +18,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from services.common.db.erasure_receipts import erasure_receipts_table
+
 metadata = MetaData()
 
 messages = Table(
@@ -80,19 +82,8 @@ suppressions = Table(
     UniqueConstraint("org_id", "channel", "address_hash", name="uq_suppressions_address"),
 )
 
-# The provider ids of an erased member's messages (ids, not personal data): written with the
-# deletion, so that a repeated Erase (after a lost reply) still names them for the erasure
-# service to delete at the providers.
-erased_provider_refs = Table(
-    "erased_provider_refs",
-    metadata,
-    Column("org_id", String(36), nullable=False),
-    Column("member_id", String(36), nullable=False),
-    Column("provider", String(20), nullable=False),
-    Column("provider_ref", String(100), nullable=False),
-    Column("erased_at", DateTime(timezone=True), nullable=False),
-    PrimaryKeyConstraint("org_id", "member_id", "provider", "provider_ref"),
-)
+# Each erasure's receipt, answered again by a repeated Erase (services/common/db).
+erasure_receipts = erasure_receipts_table(metadata)
 
 # An org's own wording of a template part (subject, html, text, sms) in one language.
 template_overrides = Table(

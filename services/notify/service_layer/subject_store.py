@@ -5,9 +5,10 @@ Erasure deletes the member's messages, bodies and delivery events, and keeps the
 list's rows for their addresses: those hold only a keyed hash of the address, never the
 address, and must outlive the erasure so that an opt-out (SMS STOP, a hard bounce) still
 holds if the address comes back. The receipt lists the provider message ids (SendGrid,
-Twilio) for the erasure service to delete at the providers; the ids (not personal data) are
-recorded with the deletion and named again by every later Erase, so a lost reply and a retry
-still delete the providers' copies.
+Twilio) for the erasure service to delete at the providers. The receipt (ids and counts, not
+personal data) is recorded with the deletion and answered again by a repeated Erase
+(services/common/db/erasure_receipts.py), so a lost reply and a retry still delete the
+providers' copies and the certificate still says what went.
 
 The sandbox stands for the providers: its copies go too, the erasure-confirmed email's
 included (it was sent before this runs: the erasure plan's first task waits for it)."""
@@ -16,18 +17,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
-
 from services.common.db.engine import Database
-from services.common.db.upsert import insert_ignore
+from services.common.db.erasure_receipts import settle
 from services.common.grpc.data_subject import ErasureOutcome, Kept, Removed
 from services.common.sealing import Sealer, SubjectForgotten
 from services.common.timestamps import iso
 from services.notify.adapters import delivery_log
-from services.notify.adapters.orm import erased_provider_refs
+from services.notify.adapters.orm import erasure_receipts
 from services.notify.adapters.repository import Repository
 from services.notify.adapters.retention_messages import RetentionMessages
 from services.notify.domain.delivery_events import SENDGRID, TWILIO
@@ -120,38 +118,30 @@ class MessageSubjectStore:
                     if row.channel in self.copies
                 ]
             )
-            at = datetime.now(UTC)
+            provider_ids: defaultdict[str, list[str]] = defaultdict(list)
             for row in rows:
                 if row.provider in PROVIDERS and row.provider_ref:
-                    await insert_ignore(
-                        session,
-                        erased_provider_refs,
-                        {
-                            "org_id": org_id,
-                            "member_id": subject_id,
-                            "provider": row.provider,
-                            "provider_ref": row.provider_ref,
-                            "erased_at": at,
-                        },
-                        ["org_id", "member_id", "provider", "provider_ref"],
-                    )
-            # Every id recorded by this erasure or an earlier one whose reply was lost.
-            provider_ids: defaultdict[str, list[str]] = defaultdict(list)
-            for provider, ref in await session.execute(
-                select(erased_provider_refs.c.provider, erased_provider_refs.c.provider_ref)
-                .where(
-                    erased_provider_refs.c.org_id == org_id,
-                    erased_provider_refs.c.member_id == subject_id,
-                )
-                .order_by(erased_provider_refs.c.provider, erased_provider_refs.c.provider_ref)
-            ):
-                provider_ids[provider].append(ref)
+                    provider_ids[row.provider].append(row.provider_ref)
             events = await delivery_log.forget_events(session, [row.id for row in rows])
             deleted = await repo.delete_of_member(org_id, subject_id)
             await RetentionMessages(session).relationship_ended(org_id, subject_id, None)
             kept = await delivery_log.suppressed_of(session, org_id, hashes)
+            outcome = self._outcome(provider_ids, deleted, events, provider_copies, kept)
+            outcome = await settle(
+                session, erasure_receipts, org_id, subject_id, outcome, erased=bool(rows)
+            )
         self.sealer.forget(subject_id)
-        outcome = ErasureOutcome(provider_records=dict(provider_ids))
+        return outcome
+
+    @staticmethod
+    def _outcome(
+        provider_ids: Mapping[str, list[str]],
+        deleted: int,
+        events: int,
+        provider_copies: int,
+        kept: list[Any],
+    ) -> ErasureOutcome:
+        outcome = ErasureOutcome(provider_records={p: sorted(i) for p, i in provider_ids.items()})
         if deleted:
             outcome.removed.append(
                 Removed("message-log", "messages sent: address, subject, body, status", deleted)

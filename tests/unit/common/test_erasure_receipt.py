@@ -1,5 +1,6 @@
 """The erasure receipt names the provider copies a store's erasure leaves for the erasure
-service to delete; stores without any leave the list empty."""
+service to delete (stores without any leave the list empty), the tombstones it keeps, and
+whether it is a repeat of a recorded receipt, which survives its record whole."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from privacy.v1 import data_subject_pb2 as pb
 
 from services.common.grpc.auth import Principal, set_principal
-from services.common.grpc.data_subject import DataSubjectServicer, ErasureOutcome, Removed
+from services.common.grpc.data_subject import DataSubjectServicer, ErasureOutcome, Kept, Removed
 
 
 class Store:
@@ -47,3 +48,15 @@ async def test_provider_ids_reach_the_receipt() -> None:
 
 async def test_a_store_without_provider_copies_lists_none() -> None:
     assert not (await erase(ErasureOutcome())).provider_records
+
+
+async def test_a_recorded_receipt_comes_back_whole_with_its_tombstones_and_repeat_mark() -> None:
+    outcome = ErasureOutcome(
+        removed=[Removed("member-record", "the record")],
+        kept=[Kept("erased-address", "a hash", "art. 17", "never", tombstones=("ab" * 32,))],
+        provider_records={"stripe": ["cus_1"]},
+        repeat=True,
+    )
+    assert ErasureOutcome.from_json(outcome.to_json()) == outcome
+    receipt = await erase(outcome)
+    assert receipt.repeat and list(receipt.kept[0].tombstones) == ["ab" * 32]

@@ -21,7 +21,9 @@ STORES = ("membership", "billing", "notify")
 
 def test_every_subprocessor_target_has_an_entry_and_every_entry_a_target() -> None:
     stand_in = cast(Any, object())
-    registry = erasure_targets({name: stand_in for name in STORES}, stand_in, stand_in, stand_in)
+    registry = erasure_targets(
+        {name: stand_in for name in STORES}, stand_in, stand_in, stand_in, stand_in
+    )
     told = {t.name: t.recipient.name for t in registry.targets.values() if t.recipient}
     shipped = load_subprocessors()
     assert shipped.erasure_targets == set(told)
