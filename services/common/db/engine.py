@@ -201,6 +201,17 @@ class Database:
         with self._inline.connect() as connection:
             return list(connection.execute(statement, params).all())
 
+    async def read(self, statement: Executable, params: dict[str, Any]) -> list[Row]:
+        """A short read by key: inline on a SQLite file (read_inline), in a session if the
+        file stayed locked or on PostgreSQL (as the current tenant, if any)."""
+        if self._inline is not None:
+            try:
+                return self.read_inline(statement, params)
+            except OperationalError:
+                pass  # the file stayed locked: wait in a session
+        async with self.sessions() as session:
+            return list((await session.execute(statement, params)).all())
+
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))

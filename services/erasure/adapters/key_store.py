@@ -32,14 +32,8 @@ class KeyStore:
         self._checkpointing = asyncio.Lock()
 
     async def find(self, subject_hash: str) -> Row | None:
-        if self.database.reads_inline:  # a read by key: on the loop, no thread hop
-            try:
-                rows = self.database.read_inline(_FIND, {"b_hash": subject_hash})
-                return rows[0] if rows else None
-            except OperationalError:
-                pass  # the file stayed locked: read in a session
-        async with self.database.sessions() as session:
-            return (await session.execute(_FIND, {"b_hash": subject_hash})).first()
+        rows = await self.database.read(_FIND, {"b_hash": subject_hash})
+        return rows[0] if rows else None
 
     async def find_many(self, subject_hashes: list[str]) -> list[Row]:
         async with self.database.sessions() as session:

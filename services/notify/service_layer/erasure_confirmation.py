@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from services.common.clock import OSLO
 from services.common.db.engine import Database
@@ -51,6 +51,9 @@ def state_of(status: str) -> Confirmation:
     return Confirmation(SENT_STATE, status, "")
 
 
+_STATUS = select(messages.c.status).where(messages.c.id == bindparam("b_id"))
+
+
 class ErasureConfirmations:
     def __init__(
         self,
@@ -71,10 +74,9 @@ class ErasureConfirmations:
         self.kind = kind_of(TEMPLATE)
 
     async def _status(self, mid: str) -> str | None:
-        async with self.database.sessions() as session:
-            return (
-                await session.execute(select(messages.c.status).where(messages.c.id == mid))
-            ).scalar_one_or_none()
+        # Polled while the dispatcher sends: a read by key, on the loop on SQLite.
+        rows = await self.database.read(_STATUS, {"b_id": mid})
+        return str(rows[0].status) if rows else None
 
     async def confirm(self, org_id: str, member_id: str, request_id: str) -> Confirmation:
         mid = message_id(request_id, TEMPLATE, EMAIL)
