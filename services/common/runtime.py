@@ -32,7 +32,7 @@ from services.common.grpc.auth import Authenticator, current_tenant
 from services.common.grpc.interceptor import AccessPolicy, ServiceInterceptor
 from services.common.grpc.server import GrpcServer
 from services.common.http import add_operational_pages
-from services.common.kafka import Publisher
+from services.common.kafka import KafkaConnection, Publisher
 from services.common.metrics import ServiceMetrics
 from services.common.outbox import OutboxRelay
 from services.common.settings import ServiceSettings
@@ -50,11 +50,13 @@ class Runtime:
         self.migrations = migrations
         self.metrics = ServiceMetrics(self.service)
         self.database = Database(settings.database_url, tenant=current_tenant)
-        self.publisher = Publisher(settings.kafka_bootstrap_servers, f"kontingent-{self.service}")
+        self.kafka = KafkaConnection.from_settings(settings)
+        self.publisher = Publisher(self.kafka, f"kontingent-{self.service}")
         self.relay = OutboxRelay(self.database, self.publisher, self.metrics)
         self.app = faust.App(
             f"kontingent-{self.service}",
-            broker=f"kafka://{settings.kafka_bootstrap_servers}",
+            broker=self.kafka.faust_broker,
+            broker_credentials=self.kafka.faust_credentials(),
             autodiscover=False,
             topic_allow_declare=False,
             topic_disable_leader=True,
@@ -132,9 +134,7 @@ class Runtime:
     async def prepare(self) -> None:
         """Migrations and topics, before anything consumes or serves."""
         await upgrade_to_head(self.database, self.migrations)
-        await asyncio.get_running_loop().run_in_executor(
-            None, provision, self.settings.kafka_bootstrap_servers, CATALOG
-        )
+        await asyncio.get_running_loop().run_in_executor(None, provision, self.kafka, CATALOG)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

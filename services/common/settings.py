@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -12,7 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     """What every service needs. Defaults suit the local stack; secrets have none."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+    # Errors never echo the input: it holds the secrets.
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     service_name: ClassVar[str]
     default_grpc_port: ClassVar[int]
@@ -21,6 +24,15 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path("data")
     database_url: str = ""
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # PLAINTEXT suits the local broker; a secured cluster (deploy/k8s: Strimzi) wants SASL_SSL
+    # with the service's KafkaUser and the cluster CA. services/common/kafka.py applies these
+    # to every Kafka client.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    # PEM bundle the broker's certificate must chain to; none means the system's CAs.
+    kafka_ssl_cafile: Path | None = None
     grpc_host: str = "127.0.0.1"
     grpc_port: int = 0
     http_host: str = "127.0.0.1"
@@ -39,6 +51,39 @@ class ServiceSettings(BaseSettings):
     # services (billing, notify) at a lower CPU priority than the APIs, as if on cores of
     # their own; in production each service has its own pod and this stays 0.
     cpu_nice: int = Field(default=0, ge=0, le=19)
+
+    @model_validator(mode="after")
+    def _kafka_security(self) -> ServiceSettings:
+        # Refused at start: a half-configured client would only fail later, as an opaque
+        # authentication or handshake error from inside the Kafka library.
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name, value in (
+                    ("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password.get_secret_value()),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"KAFKA_SECURITY_PROTOCOL={protocol} needs {' and '.join(missing)}"
+                )
+        elif self.kafka_sasl_username or self.kafka_sasl_password.get_secret_value():
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD are set but "
+                f"KAFKA_SECURITY_PROTOCOL={protocol} does not use SASL"
+            )
+        if self.kafka_ssl_cafile is not None:
+            if not protocol.endswith("SSL"):
+                raise ValueError(
+                    f"KAFKA_SSL_CAFILE is set but KAFKA_SECURITY_PROTOCOL={protocol} "
+                    "does not use TLS"
+                )
+            if not self.kafka_ssl_cafile.is_file():
+                raise ValueError(f"KAFKA_SSL_CAFILE: no such file: {self.kafka_ssl_cafile}")
+        return self
 
     @model_validator(mode="after")
     def _defaults(self) -> ServiceSettings:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+from services.common.kafka import KafkaConnection
 from services.common.logging import get_logger
 
 log = get_logger(__name__)
@@ -73,15 +74,16 @@ CATALOG: tuple[TopicSpec, ...] = (
 
 
 def provision(
-    bootstrap_servers: str, specs: tuple[TopicSpec, ...] = CATALOG, timeout_s: float = 30.0
+    broker: KafkaConnection | str,
+    specs: tuple[TopicSpec, ...] = CATALOG,
+    timeout_s: float = 30.0,
 ) -> list[str]:
     """Create every missing topic; returns the names created. Blocking (kafka-python)."""
+    options = KafkaConnection.of(broker).client_options()
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap_servers, client_id="kontingent-provisioner"
-            )
+            admin = KafkaAdminClient(**options, client_id="kontingent-provisioner")
             break
         except KafkaError:  # no broker answering yet
             if time.monotonic() > deadline:

@@ -227,6 +227,33 @@ def test_deployment_sets_only_settings_the_service_reads(overlay: str, service: 
     )
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("service", SETTINGS)
+def test_deployment_logs_in_to_kafka_as_its_kafka_user_over_tls(overlay: str, service: str) -> None:
+    docs = render(overlay)
+    pod = named(docs, "Deployment", service)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {item["name"]: item for item in container["env"]}
+    config = named(docs, "ConfigMap", f"{service}-config")["data"]
+    kafka = of_kind(docs, "Kafka")[0]
+    listener = kafka["spec"]["kafka"]["listeners"][0]
+    user = named(docs, "KafkaUser", service)
+    assert listener["tls"] is True and config["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert listener["authentication"]["type"] == user["spec"]["authentication"]["type"]
+    assert config["KAFKA_SASL_MECHANISM"] == listener["authentication"]["type"].upper()
+    # Strimzi names the user's Secret after the KafkaUser and keeps the password in `password`.
+    assert env["KAFKA_SASL_USERNAME"]["value"] == user["metadata"]["name"]
+    assert env["KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": user["metadata"]["name"],
+        "key": "password",
+    }
+    cafile = Path(env["KAFKA_SSL_CAFILE"]["value"])
+    mount = next(m for m in container["volumeMounts"] if Path(m["mountPath"]) == cafile.parent)
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"]["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert"
+    assert {"key": "ca.crt", "path": cafile.name} in volume["secret"]["items"]
+
+
 def test_readme_names_every_secret_key_the_manifests_read() -> None:
     readme = (K8S / "README.md").read_text()
     refs = {
@@ -234,6 +261,11 @@ def test_readme_names_every_secret_key_the_manifests_read() -> None:
         for deployment in of_kind(render("prod"), "Deployment")
         for env in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         if "secretKeyRef" in env.get("valueFrom", {})
+    } | {
+        (volume["secret"]["secretName"], item["key"])
+        for deployment in of_kind(render("prod"), "Deployment")
+        for volume in deployment["spec"]["template"]["spec"]["volumes"]
+        for item in volume.get("secret", {}).get("items", [])
     }
     rows = readme.splitlines()
     missing = {
