@@ -69,10 +69,9 @@ lint: protos
 	$(BIN)/ruff format --check .
 
 bench: protos
-	$(BIN)/python -m bench.signup $(BENCH_ARGS)
-	$(BIN)/python -m bench.member_api $(MEMBER_API_ARGS)
-	$(BIN)/python -m bench.notify_email $(NOTIFY_EMAIL_ARGS)
-	$(BIN)/python -m bench.erasure $(ERASURE_ARGS)
+	$(BIN)/python -m bench.all --signup-args="$(BENCH_ARGS)" \
+		--member-api-args="$(MEMBER_API_ARGS)" --notify-email-args="$(NOTIFY_EMAIL_ARGS)" \
+		--erasure-args="$(ERASURE_ARGS)" $(BENCH_ALL_ARGS)
 
 clean:
 	rm -rf $(VENV) gen data

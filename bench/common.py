@@ -17,6 +17,8 @@ from typing import Any
 import grpc
 from membership.v1 import membership_pb2, membership_pb2_grpc
 
+from bench import procstat
+from bench.report import publish_memory
 from kontingent_cli.devstack import Stack, StackConfig
 
 ORG_NUMBER = "974760673"  # a valid organisasjonsnummer (MOD11); the stack is fresh
@@ -44,6 +46,11 @@ def local_stack(
         print(f"benchmark failed; logs kept in {data_dir / 'logs'}", file=sys.stderr)
         raise
     finally:
+        # Peak over the whole run (VmHWM), read before the processes go: the loaded phases
+        # are where it is reached.
+        publish_memory(
+            {name: procstat.peak_rss_kib(proc.pid) for name, proc in stack.processes.items()}
+        )
         stack.stop()
         if keep:
             print(f"data kept in {data_dir}", file=sys.stderr)

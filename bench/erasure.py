@@ -73,7 +73,7 @@ from bench.common import (
     register_request,
     run_calls,
 )
-from bench.erasure_report import DrainPhase, LatencyPhase, Sample, render
+from bench.erasure_report import DrainPhase, LatencyPhase, Sample, figures, render
 from bench.loopback_providers import (
     SENDGRID,
     TWILIO,
@@ -82,6 +82,7 @@ from bench.loopback_providers import (
     sendgrid_settings,
     twilio_settings,
 )
+from bench.report import publish
 from bench.topic_reader import TopicReader, envelope_of, epoch
 from kontingent_cli.devstack import Stack
 from services.common.topics import ERASURE_COMPLETED, MESSAGE_RECORDED
@@ -418,6 +419,7 @@ def main(argv: list[str] | None = None) -> int:
         pids["bench (this process)"] = os.getpid()
         latency, drain = asyncio.run(run(stack, args, pids))
     print(render(args, latency, drain))
+    publish(figures(args, latency, drain))
     return 0
 
 

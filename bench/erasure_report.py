@@ -11,6 +11,7 @@ from statistics import median
 
 from bench import procstat
 from bench.common import percentile
+from bench.report import Figure
 
 TARGET_P99_S = 2.0
 TARGET_RATE = 100.0
@@ -81,14 +82,42 @@ def verdict(met: bool) -> str:
     return "MET" if met else "NOT MET"
 
 
+def verdicts(
+    args: argparse.Namespace, latency: LatencyPhase, drain: DrainPhase
+) -> tuple[float, bool, bool]:
+    """(latency p99 in seconds, latency target met, drain target met)."""
+    p99 = percentile(latency.latencies(), 99)
+    lat_ok = len(latency.samples) == args.sample and not latency.failures and p99 < TARGET_P99_S
+    complete = len(drain.completed) == drain.n and not drain.failures
+    return p99, lat_ok, complete and drain.drain_rate >= TARGET_RATE
+
+
+def figures(args: argparse.Namespace, latency: LatencyPhase, drain: DrainPhase) -> list[Figure]:
+    """Issue 6 set absolute targets: there is no baseline to measure beside them."""
+    p99, lat_ok, rate_ok = verdicts(args, latency, drain)
+    return [
+        Figure(
+            "erasure request -> completed, p99",
+            p99,
+            "s",
+            target=f"< {TARGET_P99_S:g} s",
+            met=lat_ok,
+        ),
+        Figure(
+            "erasure drain",
+            drain.drain_rate,
+            "erasures/s",
+            target=f">= {TARGET_RATE:g} erasures/s",
+            met=rate_ok,
+        ),
+    ]
+
+
 def render(args: argparse.Namespace, latency: LatencyPhase, drain: DrainPhase) -> str:
     lat = latency.latencies()
     obs = latency.observed()
-    p99 = percentile(lat, 99)
-    lat_ok = len(latency.samples) == args.sample and not latency.failures and p99 < TARGET_P99_S
+    _, lat_ok, rate_ok = verdicts(args, latency, drain)
     later, later_rate = drain.after_filing
-    complete = len(drain.completed) == drain.n and not drain.failures
-    rate_ok = complete and drain.drain_rate >= TARGET_RATE
     first_verify = min(drain.verify_sent.values(), default=0.0)
     last_done = drain.completed[-1] - first_verify if drain.completed else float("nan")
 

@@ -32,6 +32,7 @@ from membership.v1 import membership_pb2, membership_pb2_grpc
 from bench import procstat
 from bench.bare_server import bare_server
 from bench.common import Calls, bearer, create_org, local_stack, percentile, run_calls
+from bench.report import Figure, publish
 from bench.signup import SignupDriver, member_ids
 from kontingent_cli.devstack import Stack
 
@@ -232,6 +233,31 @@ async def measure(stack: Stack, bare_addr: str, bare_pid: int, args: argparse.Na
 # --- reporting ----------------------------------------------------------------------------
 
 
+def met(ratio: float, target: float, real: PhaseResult) -> bool:
+    return ratio >= target and not real.calls.failures
+
+
+def figures(report: Report) -> list[Figure]:
+    by_label = {phase.label: phase for phase in report.phases}
+    out = []
+    for method, target in TARGETS.items():
+        bare, real = by_label.get(f"bare {method}"), by_label.get(f"real {method}")
+        if bare is None or real is None:
+            continue
+        out.append(
+            Figure(
+                f"{method} through membership",
+                real.rate,
+                "calls/s",
+                bare.rate,
+                "calls/s bare handler",
+                f">= {100 * target:.0f}% of bare",
+                bool(bare.rate) and met(real.rate / bare.rate, target, real),
+            )
+        )
+    return out
+
+
 def render(report: Report) -> str:
     args = report.args
     lines = [
@@ -259,7 +285,7 @@ def render(report: Report) -> str:
             continue
         ratio = real.rate / bare.rate
         failed = sum(real.calls.failures.values())
-        verdict = "MET" if ratio >= target and not failed else "NOT MET"
+        verdict = "MET" if met(ratio, target, real) else "NOT MET"
         if failed:
             verdict += f" ({failed} real calls failed)"
         lines.append(
@@ -381,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.wait_for(measure(stack, bare_addr, bare_pid, args), args.timeout)
         )
         print(render(report))
+        publish(figures(report))
     return 0
 
 

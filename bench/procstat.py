@@ -1,4 +1,4 @@
-"""CPU time of processes from /proc/<pid>/stat (Linux; no psutil needed)."""
+"""CPU time and peak memory of processes from /proc (Linux; no psutil needed)."""
 
 from __future__ import annotations
 
@@ -86,3 +86,15 @@ def cpu_rows(cpu: dict[str, float | None], wall_s: float, count: int, unit: str)
     if wall_s:
         lines.append(row("total", sum(s for _, s in measured)))
     return lines
+
+
+def peak_rss_kib(pid: int | str) -> int | None:
+    """The process's peak resident set size (VmHWM) in KiB, or None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None

@@ -34,6 +34,7 @@ from bench.common import (
     register_request,
     run_calls,
 )
+from bench.report import Figure, publish
 from kontingent_cli.devstack import Stack
 from services.common.topics import MESSAGE_RECORDED
 
@@ -187,16 +188,41 @@ async def measure(stack: Stack, args: argparse.Namespace) -> Report:
     )
 
 
+def throughput(report: Report) -> tuple[list[int], float, float]:
+    """(requests whose welcome was recorded, seconds from the first sent to the last welcome,
+    end-to-end sign-ups/s)."""
+    phase, welcomes = report.phase, report.welcomes
+    member_of = member_ids(phase)
+    done = [i for i, m in member_of.items() if m in welcomes.occurred]
+    first_sent = min(phase.sent_at.values(), default=float("nan"))
+    last_welcome = max((welcomes.occurred[member_of[i]] for i in done), default=float("nan"))
+    elapsed = last_welcome - first_sent
+    return done, elapsed, len(done) / elapsed if done and elapsed > 0 else 0.0
+
+
+def figures(report: Report) -> list[Figure]:
+    done, _, rate = throughput(report)
+    base = report.baseline
+    return [
+        Figure(
+            "sign-up -> welcome recorded",
+            rate,
+            "sign-ups/s",
+            None if base is None else base.rate,
+            "msgs/s broker produce+consume",
+            f">= {TARGET_PER_S:.0f} sign-ups/s",
+            len(done) == report.n and rate >= TARGET_PER_S,
+        )
+    ]
+
+
 def render(report: Report) -> str:
     phase, welcomes = report.phase, report.welcomes
     member_of = member_ids(phase)
     accepted = len(member_of)
     failed = sum(phase.failures.values())
-    done = [i for i, m in member_of.items() if m in welcomes.occurred]
+    done, elapsed, rate = throughput(report)
     first_sent = min(phase.sent_at.values(), default=float("nan"))
-    last_welcome = max((welcomes.occurred[member_of[i]] for i in done), default=float("nan"))
-    elapsed = last_welcome - first_sent
-    rate = len(done) / elapsed if done and elapsed > 0 else 0.0
     last_answer = max(phase.answered_at.values(), default=float("nan"))
     api_rate = accepted / (last_answer - first_sent) if accepted else 0.0
     by_occurred = sorted(welcomes.occurred[member_of[i]] - phase.sent_at[i] for i in done)
@@ -331,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         # A hard stop beyond the phases' own bounds, so the run always ends.
         report = asyncio.run(asyncio.wait_for(measure(stack, args), args.timeout + 120))
         print(render(report))
+        publish(figures(report))
     return 0
 
 
