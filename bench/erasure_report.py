@@ -11,7 +11,7 @@ from statistics import median
 
 from bench import procstat
 from bench.common import percentile
-from bench.report import Figure
+from bench.report import Figure, verdict
 
 TARGET_P99_S = 2.0
 TARGET_RATE = 100.0
@@ -76,10 +76,6 @@ class DrainPhase:
         if not later or later[-1] <= end:
             return len(later), 0.0
         return len(later), len(later) / (later[-1] - end)
-
-
-def verdict(met: bool) -> str:
-    return "MET" if met else "NOT MET"
 
 
 def verdicts(

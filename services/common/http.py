@@ -54,3 +54,21 @@ def add_operational_pages(
 def add_route(app: faust.App, path: str, verb: str, handler: RouteHandler) -> None:
     view = type(f"View{path.replace('/', '_')}", (View,), {verb: handler})
     app.page(path)(view)
+
+
+def add_page(
+    app: faust.App, metrics: ServiceMetrics, route: str, get: RouteHandler, post: RouteHandler
+) -> None:
+    """A page answering GET and POST on one route, each measured: one view for both verbs
+    (add_route makes one per verb). The route's parts arrive as keywords; handlers read them
+    from `request.match_info`."""
+    measured_get, measured_post = measured(metrics, route, get), measured(metrics, route, post)
+
+    async def on_get(view: View, request: Request, **_: str) -> Response:
+        return await measured_get(view, request)
+
+    async def on_post(view: View, request: Request, **_: str) -> Response:
+        return await measured_post(view, request)
+
+    name = "Page" + "".join(c if c.isalnum() else "_" for c in route)
+    app.page(route)(type(name, (View,), {"get": on_get, "post": on_post}))

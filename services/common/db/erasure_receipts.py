@@ -9,13 +9,36 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.db.row_security import enable_org_row_security
 from services.common.db.upsert import upsert
 from services.common.grpc.data_subject import ErasureOutcome
 
 KEYS = ("org_id", "subject_id")
+
+
+def create_erasure_receipts(op) -> None:  # type: ignore[no-untyped-def]
+    """The table, in a service's migration (alembic `op`), with row-level security by org."""
+    op.create_table(
+        "erasure_receipts",
+        Column("org_id", String(36), nullable=False),
+        Column("subject_id", String(64), nullable=False),
+        Column("receipt_json", Text, nullable=False),
+        Column("erased_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("org_id", "subject_id"),
+    )
+    enable_org_row_security(op, "erasure_receipts", "org_id")
 
 
 def erasure_receipts_table(metadata: MetaData) -> Table:

@@ -23,6 +23,17 @@ TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXC
 EXISTING_ID = "existing-id"
 
 
+# After a refused connection (a peer not listening yet: services start side by side) a channel
+# fails every call fast until it reconnects. gRPC's default first wait is 1 s, longer than our
+# retries of a call span, so a peer that came up a moment later still answered UNAVAILABLE;
+# reconnect after 100 ms instead, backing off to 2 s for a peer that stays down.
+CHANNEL_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
+
+
 def existing_id(exc: grpc.aio.AioRpcError) -> str:
     """The id an ALREADY_EXISTS answer names (the interceptor's `existing-id`), or ''."""
     for key, value in exc.trailing_metadata() or ():
@@ -59,7 +70,7 @@ class ServiceClient:
     def channel(self) -> grpc.aio.Channel:
         # Created on first use, inside the running event loop.
         if self._channel is None:
-            self._channel = grpc.aio.insecure_channel(self.target)
+            self._channel = grpc.aio.insecure_channel(self.target, options=CHANNEL_OPTIONS)
         return self._channel
 
     async def call(self, method: Callable[..., Awaitable[T]], request: object) -> T:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import faust
 from faust.web import Request, Response, View
 
-from services.common.http import measured
+from services.common.http import add_page
 from services.common.metrics import ServiceMetrics
 from services.erasure.domain.export_links import ROUTE
 from services.erasure.service_layer.exports import DOWNLOADED, GONE, READY, ExportDownloads
@@ -84,15 +84,4 @@ def add_export_routes(app: faust.App, metrics: ServiceMetrics, downloads: Export
             )
         return refused(view, taken.outcome)
 
-    measured_get = measured(metrics, ROUTE, show)
-    measured_post = measured(metrics, ROUTE, download)
-
-    # The token arrives as a keyword from the route and is read from match_info above.
-    class ExportView(View):
-        async def get(self, request: Request, **_: str) -> Response:
-            return await measured_get(self, request)
-
-        async def post(self, request: Request, **_: str) -> Response:
-            return await measured_post(self, request)
-
-    app.page(ROUTE)(ExportView)
+    add_page(app, metrics, ROUTE, get=show, post=download)

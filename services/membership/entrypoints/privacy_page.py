@@ -28,7 +28,7 @@ from faust.web import Request, Response, View
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from services.common.http import measured
+from services.common.http import add_page
 from services.common.logging import get_logger
 from services.common.metrics import ServiceMetrics
 from services.membership.adapters.privacy_requests import RequestOpen
@@ -313,25 +313,5 @@ async def _form(request: Request) -> dict[str, str] | None:
 
 
 def add_privacy_routes(app: faust.App, metrics: ServiceMetrics, page: PrivacyPage) -> None:
-    ask = measured(metrics, FORM_ROUTE, page.ask)
-    send_link = measured(metrics, FORM_ROUTE, page.send_link)
-    show = measured(metrics, PAGE_ROUTE, page.show)
-    act = measured(metrics, PAGE_ROUTE, page.act)
-
-    # The route's parts arrive as keywords and are read from match_info.
-    class AskView(View):
-        async def get(self, request: Request, **_: str) -> Response:
-            return await ask(self, request)
-
-        async def post(self, request: Request, **_: str) -> Response:
-            return await send_link(self, request)
-
-    class PageView(View):
-        async def get(self, request: Request, **_: str) -> Response:
-            return await show(self, request)
-
-        async def post(self, request: Request, **_: str) -> Response:
-            return await act(self, request)
-
-    app.page(FORM_ROUTE)(AskView)
-    app.page(PAGE_ROUTE)(PageView)
+    add_page(app, metrics, FORM_ROUTE, get=page.ask, post=page.send_link)
+    add_page(app, metrics, PAGE_ROUTE, get=page.show, post=page.act)

@@ -16,7 +16,7 @@ import faust
 import grpc
 from faust.web import Request, Response, View
 
-from services.common.http import measured
+from services.common.http import add_page
 from services.common.metrics import ServiceMetrics
 from services.notify.service_layer.unsubscribing import Unsubscribing
 
@@ -112,16 +112,4 @@ def add_unsubscribe_routes(
             return view.html(UNAVAILABLE, status=503, headers={"Retry-After": "60"})
         return view.html(DONE)
 
-    measured_get = measured(metrics, ROUTE, show)
-    measured_post = measured(metrics, ROUTE, unsubscribe)
-
-    # One view for both verbs (services.common.http.add_route makes one view per verb); the
-    # token arrives as a keyword from the route and is read from match_info above.
-    class UnsubscribeView(View):
-        async def get(self, request: Request, **_: str) -> Response:
-            return await measured_get(self, request)
-
-        async def post(self, request: Request, **_: str) -> Response:
-            return await measured_post(self, request)
-
-    app.page(ROUTE)(UnsubscribeView)
+    add_page(app, metrics, ROUTE, get=show, post=unsubscribe)
