@@ -42,6 +42,13 @@ class Unimplemented(ServiceError):
     code = grpc.StatusCode.UNIMPLEMENTED
 
 
+class Unavailable(ServiceError):
+    """Something the call needs (a provider, another service) is away for now; the caller
+    may try again, with the same request, later."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
 class PermissionDenied(ServiceError):
     code = grpc.StatusCode.PERMISSION_DENIED
 

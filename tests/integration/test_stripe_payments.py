@@ -21,7 +21,7 @@ from services.billing.domain.invoices import OPEN, PAID
 from services.billing.service_layer.payments import Payments
 from services.billing.service_layer.subject_store import InvoiceSubjectStore
 from services.common.db.engine import Database
-from services.common.errors import FailedPrecondition, NotFound
+from services.common.errors import FailedPrecondition, NotFound, Unavailable
 from services.common.topics import PAYMENT_FAILED, PAYMENT_REFUNDED, PAYMENT_SUCCEEDED
 from tests.integration.test_stripe_support import (
     FEE,
@@ -41,6 +41,7 @@ from tests.integration.test_stripe_support import (
     outbox_topics,
     payments,
     stripe_client,
+    stripe_down,
     stripe_front,
 )
 
@@ -52,6 +53,7 @@ __all__ = [  # fixtures
     "membership",
     "payments",
     "stripe_client",
+    "stripe_down",
     "stripe_front",
 ]
 
@@ -100,6 +102,23 @@ async def test_first_payment_makes_a_customer_and_reuses_the_live_attempt(
     async with billing_db.sessions() as session:
         keys = list(await session.scalars(select(payment_attempts.c.idempotency_key)))
     assert keys == [f"invoice:{invoice_id}:attempt:1"]
+
+
+async def test_a_payment_started_while_stripe_is_away_is_unavailable_then_made_once(
+    billing_db: Database, payments: Payments, stripe_down: Payments
+) -> None:
+    invoice_id = await issue_invoice(billing_db)
+
+    with pytest.raises(Unavailable, match="Stripe is unavailable"):
+        await stripe_down.create_payment("org-a", invoice_id)
+    # The caller tries again once Stripe answers: the same attempt, one PaymentIntent.
+    view = await payments.create_payment("org-a", invoice_id)
+
+    assert view.payment_intent_id.startswith("pi_")
+    async with billing_db.sessions() as session:
+        keys = list(await session.scalars(select(payment_attempts.c.idempotency_key)))
+    assert keys == [f"invoice:{invoice_id}:attempt:1"]
+    assert (await invoice_row(billing_db, invoice_id)).status == OPEN
 
 
 async def test_payment_for_another_org_or_unknown_invoice_is_not_found(

@@ -204,6 +204,21 @@ async def gateway(stripe_front: StripeFront) -> AsyncIterator[PaymentIntentsGate
 
 
 @pytest.fixture
+async def stripe_down(billing_db: Database, membership: ServiceClient) -> AsyncIterator[Payments]:
+    """Payments whose Stripe cannot be reached (nothing listens on its port)."""
+    unreachable = PaymentIntentsGateway(
+        StripeConfig(
+            api_key="sk_test_local",
+            api_base=f"http://127.0.0.1:{free_port()}",
+            max_network_retries=0,
+            deadline_s=5.0,
+        )
+    )
+    yield Payments(billing_db, unreachable, MembershipContacts(membership))
+    await unreachable.close()
+
+
+@pytest.fixture
 def payments(
     billing_db: Database, gateway: PaymentIntentsGateway, membership: ServiceClient
 ) -> Payments:

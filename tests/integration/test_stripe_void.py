@@ -7,23 +7,18 @@ while the invoice is voided is cancelled too."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 import stripe
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
-from kontingent_cli.devstack import free_port
 from services.billing.adapters.orm import payment_attempts
-from services.billing.adapters.stripe_gateway import PaymentIntentsGateway, StripeConfig
 from services.billing.domain.invoices import VOID
 from services.billing.service_layer.billing_api import BillingApi
 from services.billing.service_layer.payments import Payments
-from services.billing.service_layer.stripe_customers import MembershipContacts
 from services.common.db.engine import Database
 from services.common.errors import FailedPrecondition
-from services.common.grpc.client import ServiceClient
 from tests.integration.test_stripe_payments import VISA, pay
 from tests.integration.test_stripe_support import (
     FEE,
@@ -38,6 +33,7 @@ from tests.integration.test_stripe_support import (
     outbox_topics,
     payments,
     stripe_client,
+    stripe_down,
     stripe_front,
 )
 
@@ -48,6 +44,7 @@ __all__ = [  # fixtures
     "membership",
     "payments",
     "stripe_client",
+    "stripe_down",
     "stripe_front",
 ]
 
@@ -73,21 +70,6 @@ async def attempt_statuses(db: Database, invoice_id: str) -> list[str]:
 
 async def intent_status(client: stripe.StripeClient, payment_intent_id: str) -> str:
     return str((await client.v1.payment_intents.retrieve_async(payment_intent_id)).status)
-
-
-@pytest.fixture
-async def stripe_down(billing_db: Database, membership: ServiceClient) -> AsyncIterator[Payments]:
-    """Payments whose Stripe cannot be reached (nothing listens on its port)."""
-    unreachable = PaymentIntentsGateway(
-        StripeConfig(
-            api_key="sk_test_local",
-            api_base=f"http://127.0.0.1:{free_port()}",
-            max_network_retries=0,
-            deadline_s=5.0,
-        )
-    )
-    yield Payments(billing_db, unreachable, MembershipContacts(membership))
-    await unreachable.close()
 
 
 async def test_void_cancels_the_started_payment_intent(

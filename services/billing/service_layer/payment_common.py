@@ -1,5 +1,6 @@
 """What paying, refunding and cancelling share: the invoice they act on, Stripe refusing a
-request as the caller's FAILED_PRECONDITION, and the attempts' idempotency keys."""
+request as the caller's FAILED_PRECONDITION and Stripe away as UNAVAILABLE, and the attempts'
+idempotency keys."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from sqlalchemy.engine import Row
 
 from services.billing.adapters.repository import Repository
 from services.common.db.engine import Database
-from services.common.errors import FailedPrecondition, NotFound
+from services.common.errors import FailedPrecondition, NotFound, Unavailable
+
+# Stripe throttling (429), failing (5xx) or out of reach, or our deadline passing first.
+STRIPE_OUTAGES = (stripe.RateLimitError, stripe.APIConnectionError, stripe.APIError, TimeoutError)
 
 
 async def invoice_of(database: Database, org_id: str, invoice_id: str) -> Row:
@@ -31,6 +35,18 @@ def refused_as_precondition() -> Iterator[None]:
         yield
     except (stripe.InvalidRequestError, stripe.CardError) as exc:
         raise FailedPrecondition(f"Stripe refused: {exc.code or 'invalid_request'}") from exc
+
+
+@contextlib.contextmanager
+def stripe_outage_as_unavailable() -> Iterator[None]:
+    """Stripe away is the caller's UNAVAILABLE: the same request may be sent again (what was
+    committed before Stripe was called makes the retry reuse the same idempotency key)."""
+    try:
+        yield
+    except STRIPE_OUTAGES as exc:
+        raise Unavailable(
+            f"Stripe is unavailable ({type(exc).__name__}); try again shortly"
+        ) from exc
 
 
 def payment_key(invoice_id: str, attempt: int) -> str:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from services.billing.adapters.stripe_gateway import PaymentGateway
 from services.billing.service_layer.paying import Paying, PaymentView
 from services.billing.service_layer.payment_cancellation import PaymentCancellation
+from services.billing.service_layer.payment_common import stripe_outage_as_unavailable
 from services.billing.service_layer.refunding import Refunding, RefundView
 from services.billing.service_layer.stripe_customers import ContactSource, StripeCustomers
 from services.billing.service_layer.stripe_event_loop import StripeEventLoop
@@ -41,12 +42,14 @@ class Payments:
         )
 
     async def create_payment(self, org_id: str, invoice_id: str) -> PaymentView:
-        return await self.paying.create_payment(org_id, invoice_id)
+        with stripe_outage_as_unavailable():
+            return await self.paying.create_payment(org_id, invoice_id)
 
     async def refund(
         self, org_id: str, invoice_id: str, amount_ore: int, reason: str
     ) -> RefundView:
-        return await self.refunding.refund(org_id, invoice_id, amount_ore, reason)
+        with stripe_outage_as_unavailable():
+            return await self.refunding.refund(org_id, invoice_id, amount_ore, reason)
 
     async def cancel_payments_of(self, invoice_id: str) -> int:
         """After a void: the invoice's started payments are made unpayable at Stripe."""
