@@ -21,12 +21,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 import faust
+import grpc
 from events.v1.envelope_pb2 import Envelope
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.backoff import pause_after
 from services.common.db.engine import Database
 from services.common.envelope import decode
-from services.common.errors import PermanentFailure
+from services.common.errors import PermanentFailure, database_away
+from services.common.grpc.client import TRANSIENT
 from services.common.inbox import mark_processed, processed_among
 from services.common.kafka import Publisher
 from services.common.logging import get_logger
@@ -45,6 +48,14 @@ H_ERROR = "x-error"
 H_SOURCE = "x-source-topic"
 H_FAILED_AT = "x-failed-at"
 MAX_ERROR_CHARS = 500
+
+
+def passing_failure(exc: BaseException) -> bool:
+    """A failure of the surroundings, not of the message: the database away, or a service
+    the handler calls answering UNAVAILABLE or not in time."""
+    if database_away(exc):
+        return True
+    return isinstance(exc, grpc.aio.AioRpcError) and exc.code() in TRANSIENT
 
 
 def headers_of(message: faust.types.Message) -> dict[str, bytes]:
@@ -147,24 +158,41 @@ class EventConsumer:
             await self.process(event.message.value, event.message.key, attempt=attempt)
 
     async def process(self, raw: bytes | None, key: bytes | None, attempt: int) -> str:
-        """Handle one message; returns the outcome that was counted."""
+        """Handle one message; returns the outcome that was counted. While the failure is
+        not the message's but a passing one (the database or a service it needs away), the
+        message is tried again in place, without spending its attempts: the partition
+        waits, as everything behind it would fail the same way, and nothing good is
+        dead-lettered by an outage."""
         started = time.perf_counter()
-        try:
-            envelope = decode(raw)
-            async with self.database.transaction() as session:
-                if await processed_among(session, self.name, [envelope.event_id]):
-                    outcome = "duplicate"
-                else:
-                    await self.handler(session, envelope)
-                    await mark_processed(session, self.name, [envelope.event_id])
-                    outcome = "processed"
-            self.after_commit()
-        except PermanentFailure as exc:
-            outcome = await self._reroute(raw, key, exc, attempt, permanent=True)
-        except Exception as exc:
-            outcome = await self._reroute(raw, key, exc, attempt, permanent=False)
+        waits = 0
+        while True:
+            try:
+                outcome = await self._handle(raw)
+                break
+            except PermanentFailure as exc:
+                outcome = await self._reroute(raw, key, exc, attempt, permanent=True)
+                break
+            except Exception as exc:
+                if not passing_failure(exc):
+                    outcome = await self._reroute(raw, key, exc, attempt, permanent=False)
+                    break
+                waits += 1
+                log.warning(
+                    "consumer_waits", consumer=self.name, error=type(exc).__name__, waits=waits
+                )
+                await asyncio.sleep(pause_after(0.0, waits))
         self._count(outcome, started)
         return outcome
+
+    async def _handle(self, raw: bytes | None) -> str:
+        envelope = decode(raw)
+        async with self.database.transaction() as session:
+            if await processed_among(session, self.name, [envelope.event_id]):
+                return "duplicate"
+            await self.handler(session, envelope)
+            await mark_processed(session, self.name, [envelope.event_id])
+        self.after_commit()
+        return "processed"
 
     def _count(self, outcome: str, started: float, batch_size: int = 1) -> None:
         self.metrics.consumer_messages.labels(self.name, outcome).inc()

@@ -6,6 +6,18 @@ Messages must be safe to show the caller and to log: ids and field names, never 
 from __future__ import annotations
 
 import grpc
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+DATABASE_AWAY_MESSAGE = "database unavailable, try again shortly"
+
+
+def database_away(exc: BaseException) -> bool:
+    """The database being away, as a caller of SQLAlchemy sees it: the server refusing or
+    gone (OperationalError, InterfaceError), a connection SQLAlchemy found cut mid-statement
+    (any DBAPIError it marks as a disconnect), or the socket itself refused or reset."""
+    if isinstance(exc, OperationalError | InterfaceError | ConnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 class ServiceError(Exception):

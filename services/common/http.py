@@ -9,7 +9,13 @@ import faust
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.errors import DATABASE_AWAY_MESSAGE, database_away
+from services.common.logging import get_logger
 from services.common.metrics import ServiceMetrics
+
+log = get_logger(__name__)
+# How soon a caller (Stripe, SendGrid, Twilio, a browser) is asked to come back.
+RETRY_AFTER_S = 5
 
 # aiohttp sets the charset itself and refuses one inside content_type.
 METRICS_CONTENT_TYPE = "; ".join(
@@ -27,6 +33,17 @@ def measured(metrics: ServiceMetrics, route: str, handler: RouteHandler) -> Rout
             response = await handler(view, request)
             status = response.status
             return response
+        except Exception as exc:
+            if not database_away(exc):
+                raise
+            # A webhook's sender retries on a 503; nothing was acknowledged, so nothing is lost.
+            status = 503
+            log.warning("database_unavailable", route=route, error=type(exc).__name__)
+            return view.json(
+                {"error": DATABASE_AWAY_MESSAGE},
+                status=status,
+                headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
         finally:
             metrics.http_requests.labels(route, str(status)).inc()
             metrics.http_duration.labels(route).observe(time.perf_counter() - started)

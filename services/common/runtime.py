@@ -25,6 +25,7 @@ import grpc
 import mode
 
 from services.common import logging as kit_logging
+from services.common.backoff import pause_after
 from services.common.consumer import EventConsumer, Handler, Prefetch
 from services.common.db.engine import Database
 from services.common.db.migrations import upgrade_to_head
@@ -94,7 +95,7 @@ class Runtime:
 
     def every(self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
         """Run `job` once the service has started and then every `interval_s` seconds (a
-        sweep). A failure is logged and the next run comes as planned."""
+        sweep). A failure is logged; failures in a row space the runs out (pause_after)."""
         self.periodic.append((name, interval_s, job))
 
     def on_commit(self, hook: Callable[[], None]) -> None:
@@ -202,12 +203,17 @@ class _RuntimeService(mode.Service):
     async def _every(
         self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]
     ) -> None:
+        failures = 0
         while not self.should_stop:
             try:
                 await job()
+                failures = 0
             except Exception as exc:
-                log.warning("periodic_job_failed", job=name, error=type(exc).__name__)
-            await self.sleep(interval_s)
+                failures += 1
+                log.warning(
+                    "periodic_job_failed", job=name, error=type(exc).__name__, in_a_row=failures
+                )
+            await self.sleep(pause_after(interval_s, failures))
 
     async def _watch_readiness(self) -> None:
         rt = self.runtime

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import grpc
 import pytest
 from aiokafka import ConsumerRecord
 from billing.v1.events_pb2 import InvoiceIssued
 from events.v1.envelope_pb2 import Envelope
+from grpc.aio import AioRpcError, Metadata
 from membership.v1.events_pb2 import MemberRegistered
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.common.consumer import EventConsumer
@@ -36,12 +39,16 @@ class WelcomeHandler:
 
     def __init__(self) -> None:
         self.failure: Exception | None = None
+        self.failures_left = -1  # how many more calls raise `failure`; -1: every call
         self.fail_for: set[str] = set()  # members whose event always fails
+        self.calls = 0
 
     async def __call__(self, session: AsyncSession, envelope: Envelope) -> None:
+        self.calls += 1
         member = unpack(envelope, MemberRegistered)
         await session.execute(insert(welcomed).values(member_id=member.member_id))
-        if self.failure is not None:
+        if self.failure is not None and self.failures_left != 0:
+            self.failures_left -= 1
             raise self.failure
         if member.member_id in self.fail_for:
             raise RuntimeError("this member's event fails")
@@ -202,6 +209,33 @@ async def test_a_retried_event_is_handled_once_the_fault_clears(
     attempt = int(headers(record)["x-attempt"])
     assert await consumer.process(record.value, record.key, attempt=attempt) == "processed"
     assert await count(db, welcomed) == 1
+
+
+@pytest.mark.parametrize(
+    "outage",
+    [
+        OperationalError("INSERT", {}, ConnectionRefusedError("the database is away")),
+        AioRpcError(grpc.StatusCode.UNAVAILABLE, Metadata(), Metadata(), "membership away"),
+    ],
+    ids=["database", "service"],
+)
+async def test_an_outage_is_waited_out_in_place_without_spending_attempts(
+    consumer: EventConsumer,
+    db: Database,
+    handler: WelcomeHandler,
+    fresh_topic: TopicSpec,
+    read_topic: TopicReader,
+    outage: Exception,
+) -> None:
+    handler.failure, handler.failures_left = outage, 3  # more than max_attempts would allow
+
+    outcome = await consumer.process(registered().SerializeToString(), b"member-1", attempt=0)
+
+    assert outcome == "processed"
+    assert handler.calls == 4
+    assert await count(db, welcomed) == 1
+    assert await read_topic(fresh_topic.retry) == []
+    assert await read_topic(fresh_topic.dlq) == []
 
 
 async def test_an_event_that_keeps_failing_ends_in_the_dead_letter_topic(

@@ -8,9 +8,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
-from sqlalchemy.exc import InterfaceError, OperationalError
 
-from services.common.errors import AlreadyExists, PermissionDenied, ServiceError
+from services.common.errors import (
+    DATABASE_AWAY_MESSAGE,
+    AlreadyExists,
+    PermissionDenied,
+    ServiceError,
+    database_away,
+)
 from services.common.grpc.auth import Authenticator, Principal, set_principal
 from services.common.grpc.client import EXISTING_ID, TRANSIENT
 from services.common.logging import get_logger
@@ -67,10 +72,6 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except ServiceError as exc:
                 code = exc.code
                 await context.abort(code, str(exc), _error_metadata(exc))
-            except (OperationalError, InterfaceError, ConnectionError):
-                code = grpc.StatusCode.UNAVAILABLE
-                log.warning("database_unavailable", method=method)
-                await context.abort(code, "database unavailable, try again shortly")
             except grpc.aio.AioRpcError as exc:
                 # A service this call depends on failed; say so instead of "internal error".
                 code = (
@@ -83,7 +84,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             except grpc.aio.AbortError:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
-            except Exception:
+            except Exception as exc:
+                if database_away(exc):
+                    code = grpc.StatusCode.UNAVAILABLE
+                    log.warning("database_unavailable", method=method, error=type(exc).__name__)
+                    await context.abort(code, DATABASE_AWAY_MESSAGE)
                 code = grpc.StatusCode.INTERNAL
                 log.exception("rpc_failed", method=method)
                 await context.abort(code, "internal error")
