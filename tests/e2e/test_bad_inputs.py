@@ -45,6 +45,12 @@ CASES: list[tuple[str, Make, str]] = [
         lambda m: pb.RecordLoginRequest(member_id=m, kind="login", ip="999.1.1.1"),
         "ip",
     ),
+    (
+        # Found by tests/fuzz: a Timestamp outside years 1-9999 was an INTERNAL error.
+        "RecordLogin",
+        lambda m: pb.RecordLoginRequest(member_id=m, kind="login", at={"seconds": -(2**63)}),
+        "at",
+    ),
     ("SetConsent", lambda m: pb.SetConsentRequest(member_id=m, purpose=""), "purpose"),
     (
         "AcceptPolicy",

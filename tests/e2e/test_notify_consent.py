@@ -58,10 +58,14 @@ def granted(stack: Stack, org_id: str, member_id: str) -> list[str]:
         channel.close()
 
 
-def http(url: str, data: bytes | None = None) -> tuple[int, str]:
+def http(
+    url: str,
+    data: bytes | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> tuple[int, str]:
     request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET")
     if data is not None:
-        request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        request.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
@@ -119,6 +123,9 @@ def test_marketing_needs_consent_records_it_and_one_click_withdraws_it(
     forged = link[: -len(token)] + token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     assert http(forged, b"List-Unsubscribe=One-Click")[0] == 400
     assert http(link, b"something=else")[0] == 400  # not a one-click request
+    # Declared multipart, but not: refused as not one-click (was a 500, found by fuzzing).
+    not_multipart = "multipart/form-data; boundary=x"
+    assert http(link, b"List-Unsubscribe=One-Click", not_multipart)[0] == 400
     assert granted(stack, org, fan.member_id) == ["newsletter"]
 
     # One click (RFC 8058): the consent is withdrawn in membership.

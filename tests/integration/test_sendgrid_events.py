@@ -112,6 +112,11 @@ async def test_malformed_json_gets_400(notify: Notify) -> None:
     assert (await notify.sendgrid([{"event": "delivered"}])) == (400, {"error": "not_events"})
 
 
+async def test_signed_json_nested_too_deep_gets_400(notify: Notify) -> None:
+    """Found by the fuzzer: deep nesting made json.loads raise RecursionError, a 500."""
+    assert await notify.sendgrid(b"[" * 5000) == (400, {"error": "malformed_json"})
+
+
 async def test_a_spam_report_or_unsubscribe_on_marketing_withdraws_the_consent(
     notify: Notify,
 ) -> None:

@@ -6,6 +6,7 @@ a real aiohttp server, and signing with the Stripe SDK's own helper."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import subprocess
@@ -13,7 +14,7 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -228,6 +229,7 @@ def payments(
 @dataclass
 class Hook:
     client: TestClient
+    last_headers: dict[str, str] = field(default_factory=dict)  # the last answer's
 
     async def post(
         self,
@@ -246,11 +248,14 @@ class Hook:
             data=body,
             headers={"Stripe-Signature": header, "Content-Type": "application/json"},
         )
+        self.last_headers = dict(response.headers)
         return response.status, await response.json()
 
 
-@pytest.fixture
-async def hook(billing_db: Database, payments: Payments) -> AsyncIterator[Hook]:
+@contextlib.asynccontextmanager
+async def serving_webhook(
+    database: Database, on_stored: Callable[[], None] = lambda: None
+) -> AsyncIterator[Hook]:
     """The production route on faust's web app, served by a real aiohttp server."""
     app = faust.App(
         f"test-billing-{uuid.uuid4().hex[:8]}",
@@ -258,10 +263,16 @@ async def hook(billing_db: Database, payments: Payments) -> AsyncIterator[Hook]:
         autodiscover=False,
         web_enabled=True,
     )
-    webhook = StripeWebhook(billing_db, [SECRET, OLD_SECRET], on_stored=payments.wake)
+    webhook = StripeWebhook(database, [SECRET, OLD_SECRET], on_stored=on_stored)
     add_webhook_route(app, ServiceMetrics("test", registry=CollectorRegistry()), webhook)
     async with TestClient(TestServer(app.web.web_app)) as client:
         yield Hook(client)
+
+
+@pytest.fixture
+async def hook(billing_db: Database, payments: Payments) -> AsyncIterator[Hook]:
+    async with serving_webhook(billing_db, payments.wake) as served:
+        yield served
 
 
 async def issue_invoice(db: Database, org_id: str = "org-a", member_id: str = "member-1") -> str:

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
+import pytest
+
+from kontingent_cli.devstack import free_port
 from services.billing.adapters.repository import Repository
 from services.billing.domain.invoices import OPEN, PAID, UNCOLLECTIBLE, VOID
 from services.billing.service_layer.payments import Payments
@@ -30,6 +34,7 @@ from tests.integration.test_stripe_support import (
     membership,
     outbox_topics,
     payments,
+    serving_webhook,
     stored_events,
     stripe_front,
 )
@@ -180,6 +185,43 @@ async def test_malformed_json_is_refused(billing_db: Database, hook: Hook) -> No
     assert await stored_events(billing_db) == []
 
 
+async def test_signed_json_nested_too_deep_is_refused(billing_db: Database, hook: Hook) -> None:
+    """Found by the fuzzer: deep nesting made json.loads raise RecursionError, a 500."""
+    status, reply = await hook.post(b"[" * 5000)
+    assert (status, reply) == (400, {"error": "malformed_json"})
+    assert await stored_events(billing_db) == []
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        intent("pi_m", "x", metadata=["not", "an", "object"]),
+        intent("pi_m", "x", last_payment_error="card_declined"),
+        intent(["pi_m"], "x"),
+        intent("pi_m", "x", amount_received="100"),
+    ],
+    ids=["metadata-list", "error-string", "id-list", "amount-string"],
+)
+async def test_signed_event_with_malformed_object_is_refused(
+    billing_db: Database, hook: Hook, obj: dict[str, Any]
+) -> None:
+    """Found by the fuzzer: correctly signed, but fields not of Stripe's types were a 500, or
+    were stored and failed their processing on every retry."""
+    status, reply = await hook.post(event("payment_intent.succeeded", obj))
+    assert (status, reply) == (400, {"error": "malformed_object"})
+    assert await stored_events(billing_db) == []
+
+
+async def test_signed_event_created_beyond_64_bits_is_refused(
+    billing_db: Database, hook: Hook
+) -> None:
+    status, reply = await hook.post(
+        event("payment_intent.succeeded", intent("pi_c", "x"), created=2**64)
+    )
+    assert (status, reply) == (400, {"error": "not_a_stripe_event"})
+    assert await stored_events(billing_db) == []
+
+
 async def test_oversized_body_is_refused(billing_db: Database, hook: Hook) -> None:
     big = event("payment_intent.succeeded", intent("pi_big", "x", padding="a" * 300_000))
     status, reply = await hook.post(big)
@@ -279,3 +321,18 @@ async def test_event_naming_another_org_is_not_applied(
     await hook.post(event("payment_intent.succeeded", intent("pi_x", invoice_id, "org-b")))
     await payments.process_pending_events()
     assert (await invoice_row(billing_db, invoice_id)).status == OPEN
+
+
+async def test_an_event_while_the_database_is_away_is_answered_503_to_be_sent_again() -> None:
+    away = Database(f"postgresql+asyncpg://kontingent@127.0.0.1:{free_port()}/billing")
+    try:
+        async with serving_webhook(away) as served:
+            status, body = await served.post(event("payment_intent.succeeded", intent("pi_x", "i")))
+            retry_after = served.last_headers.get("Retry-After")
+    finally:
+        await away.close()
+
+    # Stripe retries a delivery that was not answered 2xx: nothing is lost, nothing stored.
+    assert status == 503
+    assert body == {"error": "database unavailable, try again shortly"}
+    assert retry_after == "5"

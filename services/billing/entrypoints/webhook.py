@@ -59,10 +59,11 @@ class StripeWebhook:
             body = await self._read(request)
             self._verify(body, request.headers.get("Stripe-Signature"))
             event = _parse(body)
+            kept = _kept(event)
         except Rejected as exc:
             STRIPE_WEBHOOKS_REJECTED.labels(exc.reason).inc()
             return 400, {"error": exc.reason}
-        stored = await self._store(event)
+        stored = await self._store(event, kept)
         label = event["type"] if event["type"] in HANDLED else "other"
         if not stored:
             STRIPE_EVENTS.labels(label, "duplicate").inc()
@@ -103,7 +104,7 @@ class StripeWebhook:
                     reason = "timestamp_expired"
         raise Rejected(reason)
 
-    async def _store(self, event: dict[str, Any]) -> bool:
+    async def _store(self, event: dict[str, Any], kept: dict[str, Any]) -> bool:
         obj = event["data"]["object"]
         async with self.database.transaction() as session:
             return await StripeStore(session).add_event(
@@ -112,7 +113,7 @@ class StripeWebhook:
                     "type": event["type"][:64],
                     "object_id": str(obj.get("id") or "")[:64],
                     "created": int(event.get("created") or 0),
-                    "data": json.dumps(essentials(event["type"], obj)),
+                    "data": json.dumps(kept),
                     "received_at": datetime.now(UTC),
                     "attempts": 0,
                 }
@@ -122,7 +123,7 @@ class StripeWebhook:
 def _parse(body: bytes) -> dict[str, Any]:
     try:
         event = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
         raise Rejected("malformed_json") from exc
     if not (
         isinstance(event, dict)
@@ -132,9 +133,36 @@ def _parse(body: bytes) -> dict[str, Any]:
         and isinstance(event.get("data"), dict)
         and isinstance(event["data"].get("object"), dict)
         and isinstance(event.get("created", 0), int)
+        and 0 <= event.get("created", 0) < 2**63  # a column of 64-bit integers
     ):
         raise Rejected("not_a_stripe_event")
     return event
+
+
+def _kept(event: dict[str, Any]) -> dict[str, Any]:
+    """The fields billing acts on (stripe_events.essentials). An object whose fields are not
+    of Stripe's types (metadata that is not an object, an amount that is not a whole number, an
+    id that is a list) is refused here: stored, it would fail its processing on every retry."""
+    try:
+        kept = essentials(event["type"], event["data"]["object"])
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise Rejected("malformed_object") from exc
+    refunds = kept.get("refunds") or []
+    if not all(_well_typed(fields) for fields in [kept, *refunds]):
+        raise Rejected("malformed_object")
+    return kept
+
+
+def _well_typed(fields: dict[str, Any]) -> bool:
+    for name, value in fields.items():
+        if name in ("metadata", "refunds"):  # strings by construction; checked apart
+            continue
+        if name == "amount":
+            if type(value) is not int or not 0 <= value < 2**63:
+                return False
+        elif value is not None and not isinstance(value, str):
+            return False
+    return True
 
 
 def add_webhook_route(app: faust.App, metrics: ServiceMetrics, webhook: StripeWebhook) -> None:

@@ -125,7 +125,10 @@ class MembershipServicer(
     async def RecordLogin(
         self, request: pb.RecordLoginRequest, context: grpc.aio.ServicerContext
     ) -> pb.LoginEntry:
-        at = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        try:
+            at = request.at.ToDatetime(tzinfo=UTC) if request.HasField("at") else None
+        except ValueError as exc:  # seconds or nanos outside what a Timestamp may hold
+            raise InvalidArgument({"at": "not a valid timestamp"}) from exc
         login = await self.logins.record(
             current_principal().org_id,
             request.member_id,

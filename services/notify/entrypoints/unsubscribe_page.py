@@ -78,7 +78,10 @@ async def _one_click(request: Request) -> bool:
     if declared is not None and declared > MAX_BODY_BYTES:
         return False
     if content_type.startswith("multipart/form-data"):
-        form = await request.post()  # type: ignore[attr-defined]
+        try:
+            form = await request.post()  # type: ignore[attr-defined]
+        except ValueError:  # declared multipart, but its parts do not parse
+            return False
         return form.get(ONE_CLICK[0]) == ONE_CLICK[1]
     body = await request.read()  # type: ignore[attr-defined]
     if len(body) > MAX_BODY_BYTES:

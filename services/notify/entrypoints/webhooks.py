@@ -92,7 +92,8 @@ class SendGridEvents:
             self._verify(body, request.headers.get(SIGNATURE), request.headers.get(TIMESTAMP))
             try:
                 events = sendgrid_events(json.loads(body), datetime.now(UTC))
-            except ValueError as exc:  # json's and Malformed
+            # json's and Malformed; RecursionError: nested too deep for json to parse
+            except (ValueError, RecursionError) as exc:
                 reason = "malformed_json" if not isinstance(exc, Malformed) else "not_events"
                 raise Rejected(400, reason) from exc
         except Rejected as exc:
