@@ -30,7 +30,9 @@ class NotifySettings(ServiceSettings):
     twilio_from: str = ""
     twilio_requests_per_s: float = 50.0
     provider_timeout_s: float = 10.0
-    dispatch_max_attempts: int = 8
+    # 20 attempts at the default backoff (2 s doubling to 15 min, equal jitter) keep trying
+    # for 1.5 to 3 hours: a provider outage of that length loses no receipt.
+    dispatch_max_attempts: int = 20
     dispatch_backoff_base_s: float = 2.0
     dispatch_backoff_cap_s: float = 900.0
     dispatch_batch_size: int = 200

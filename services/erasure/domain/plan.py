@@ -3,7 +3,6 @@ have answered, retried with capped exponential backoff and jitter until it does.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -53,12 +52,3 @@ def runnable(statuses: Mapping[str, str], rules: Iterable[TargetRule]) -> list[s
         if statuses.get(rule.name, DONE) != DONE
         and all(statuses.get(a) == DONE for a in rule.after)
     ]
-
-
-def backoff_s(
-    attempts: int, base_s: float, cap_s: float, rng: random.Random | None = None
-) -> float:
-    """Delay before the next attempt after `attempts` failures: exponential, capped, with
-    equal jitter (half fixed, half random) so that retries of many requests spread out."""
-    ceiling = min(cap_s, base_s * 2 ** max(attempts - 1, 0))
-    return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)

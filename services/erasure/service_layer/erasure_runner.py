@@ -27,6 +27,7 @@ from privacy.v1 import events_pb2
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.backoff import backoff_s
 from services.common.db.engine import Database
 from services.common.envelope import new_envelope
 from services.common.errors import FailedPrecondition
@@ -39,7 +40,7 @@ from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import certificate
 from services.erasure.domain import requests as rules
 from services.erasure.domain.outcomes import AwaitingConfirmation, TargetResult
-from services.erasure.domain.plan import AWAITING_CONFIRMATION, DONE, backoff_s, runnable
+from services.erasure.domain.plan import AWAITING_CONFIRMATION, DONE, runnable
 from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS
 from services.erasure.service_layer.keyring import Keyring
 from services.erasure.service_layer.targets import TargetJob, TargetRegistry

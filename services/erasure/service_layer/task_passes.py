@@ -15,12 +15,13 @@ from typing import Any, TypeVar
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.common.backoff import backoff_s
 from services.common.db.engine import Database
 from services.common.logging import get_logger
 from services.erasure.adapters.request_repository import RequestRepository
 from services.erasure.domain import requests as rules
 from services.erasure.domain.outcomes import TargetFailure, TargetResult
-from services.erasure.domain.plan import DONE, RETRYING, backoff_s
+from services.erasure.domain.plan import DONE, RETRYING
 from services.erasure.metrics import REQUESTS_COMPLETED, TARGET_ATTEMPTS
 
 log = get_logger(__name__)

@@ -10,8 +10,9 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
+
+from services.common.backoff import backoff_s
 
 TRANSIENT = "transient"
 TIMEOUT = "timeout"
@@ -36,19 +37,11 @@ class ProviderFailure(Exception):
         self.retry_after_s = retry_after_s
 
 
-def backoff_s(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(attempt-1))].
-    `attempt` counts from 1 (the attempt that just failed)."""
-    ceiling = min(cap_s, base_s * 2 ** max(attempt - 1, 0))
-    return (rng or random).uniform(0, ceiling)
-
-
 def retry_delay_s(attempt: int, retry_after_s: float | None, base_s: float, cap_s: float) -> float:
-    """The provider's Retry-After when it gave one (never shortened by our cap), else the
-    backoff."""
-    if retry_after_s is not None and retry_after_s >= 0:
-        return retry_after_s
-    return backoff_s(attempt, base_s, cap_s)
+    """Our backoff, or the provider's Retry-After when it asks for longer (never shortened by
+    our cap). Never sooner than the backoff: a provider throttling for minutes with
+    "Retry-After: 1" would otherwise use up a message's attempts in seconds."""
+    return max(retry_after_s or 0.0, backoff_s(attempt, base_s, cap_s))
 
 
 def parse_retry_after(value: str | None) -> float | None:

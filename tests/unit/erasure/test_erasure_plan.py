@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from services.erasure.domain.plan import DONE, PENDING, backoff_s, runnable
+from services.common.backoff import backoff_s
+from services.erasure.domain.plan import DONE, PENDING, runnable
 from services.erasure.service_layer.targets import KEY_TARGET, Target, TargetRegistry
 
 

@@ -14,7 +14,7 @@ from services.notify.domain.messages import FAILED, RETRY, UNKNOWN
 
 @dataclass(frozen=True)
 class DispatchPolicy:
-    max_attempts: int = 8
+    max_attempts: int = 20  # NotifySettings.dispatch_max_attempts
     backoff_base_s: float = 2.0
     backoff_cap_s: float = 900.0
     batch_size: int = 200
