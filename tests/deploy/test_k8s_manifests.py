@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import copy
 import functools
-import shutil
-import subprocess
-import sys
 import typing
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -25,9 +21,8 @@ from services.common.topics import CATALOG
 from services.erasure.config import ErasureSettings
 from services.membership.config import MembershipSettings
 from services.notify.config import NotifySettings
+from tests.deploy.kustomize import K8S, OVERLAYS, Doc, named, of_kind, render
 
-K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-OVERLAYS = ("dev", "prod")
 # The version the core kinds are checked against (kubectl's own minor, see the Makefile).
 KUBERNETES_VERSION = "1.32.0"
 SETTINGS: dict[str, type[BaseSettings]] = {
@@ -36,42 +31,6 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "notify": NotifySettings,
     "erasure": ErasureSettings,
 }
-
-Doc = dict[str, Any]
-
-
-def kubectl() -> str:
-    """The venv's kubectl (`make kubectl`) first, then one on PATH; kustomize v5 either way."""
-    venv_kubectl = Path(sys.executable).parent / "kubectl"
-    binary = str(venv_kubectl) if venv_kubectl.exists() else shutil.which("kubectl")
-    assert binary, "kubectl is missing: `make kubectl` installs one into the venv"
-    version = subprocess.run(
-        [binary, "version", "--client"], capture_output=True, text=True, check=True
-    ).stdout
-    assert "Kustomize Version: v5" in version, f"{binary} has no kustomize v5: {version}"
-    return binary
-
-
-@functools.cache
-def render(overlay: str) -> tuple[Doc, ...]:
-    result = subprocess.run(
-        [kubectl(), "kustomize", str(K8S / "overlays" / overlay)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, f"overlays/{overlay} does not render: {result.stderr}"
-    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
-
-
-def of_kind(docs: tuple[Doc, ...], kind: str) -> list[Doc]:
-    return [doc for doc in docs if doc["kind"] == kind]
-
-
-def named(docs: tuple[Doc, ...], kind: str, name: str) -> Doc:
-    found = [doc for doc in of_kind(docs, kind) if doc["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
-    return found[0]
 
 
 @functools.cache
@@ -116,6 +75,8 @@ def test_overlay_renders_every_service_with_its_parts(overlay: str) -> None:
         named(docs, "ConfigMap", f"{service}-config")
         named(docs, "Cluster", f"pg-{service}")
     assert named(docs, "NetworkPolicy", "default-deny")["spec"]["podSelector"] == {}
+    for name in ("kontingent-recording", "kontingent-alerts"):
+        assert named(docs, "PrometheusRule", name)["metadata"]["namespace"] == "kontingent"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -137,6 +98,7 @@ def test_custom_resources_pass_their_crd_schemas(overlay: str) -> None:
         "KafkaUser",
         "Cluster",
         "ServiceMonitor",
+        "PrometheusRule",
     }
     for doc in custom:
         validate_custom(doc)
@@ -162,6 +124,10 @@ def test_validators_reject_what_a_cluster_would() -> None:
     user["spec"]["authorization"]["acls"][0]["operations"] = ["Read", "Publish"]
     with pytest.raises(jsonschema.ValidationError):
         validate_custom(user)
+    rule = copy.deepcopy(of_kind(docs, "PrometheusRule")[0])
+    rule["spec"]["groups"][0]["rules"][0]["for"] = "5 minutes"
+    with pytest.raises(jsonschema.ValidationError):
+        validate_custom(rule)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
