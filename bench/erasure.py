@@ -74,14 +74,7 @@ from bench.common import (
     run_calls,
 )
 from bench.erasure_report import DrainPhase, LatencyPhase, Sample, figures, render
-from bench.loopback_providers import (
-    SENDGRID,
-    TWILIO,
-    UNLIMITED,
-    loopback_server,
-    sendgrid_settings,
-    twilio_settings,
-)
+from bench.loopback_providers import SENDGRID, TWILIO, loopback_server, stack_env
 from bench.report import publish
 from bench.topic_reader import TopicReader, envelope_of, epoch
 from kontingent_cli.devstack import Stack
@@ -91,21 +84,6 @@ from services.erasure.domain.certificate import Entry, verify
 REGISTER_CONCURRENCY = 64
 SMS_BATCH = 1000  # SendToMembers takes at most 1000 members
 POLL_S = 0.1
-
-
-def stack_env(sendgrid_url: str, twilio_url: str) -> dict[str, dict[str, str]]:
-    providers = {**sendgrid_settings(sendgrid_url), **twilio_settings(twilio_url)}
-    return {
-        "notify": {
-            "EMAIL_MODE": "sendgrid",
-            "SMS_MODE": "twilio",
-            **providers,
-            "TWILIO_FROM": "+4790000000",
-            "SENDGRID_REQUESTS_PER_S": UNLIMITED,
-            "TWILIO_REQUESTS_PER_S": UNLIMITED,
-        },
-        "erasure": providers,
-    }
 
 
 # -- what Kafka says -----------------------------------------------------------------------

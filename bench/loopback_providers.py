@@ -48,3 +48,19 @@ def twilio_settings(base_url: str) -> dict[str, str]:
         "TWILIO_AUTH_TOKEN": twilio_loopback.AUTH_TOKEN,
         "TWILIO_BASE_URL": base_url,
     }
+
+
+def stack_env(sendgrid_url: str, twilio_url: str) -> dict[str, dict[str, str]]:
+    """The stack's settings for notify sending (and erasure erasing) at these providers."""
+    providers = {**sendgrid_settings(sendgrid_url), **twilio_settings(twilio_url)}
+    return {
+        "notify": {
+            "EMAIL_MODE": "sendgrid",
+            "SMS_MODE": "twilio",
+            **providers,
+            "TWILIO_FROM": "+4790000000",
+            "SENDGRID_REQUESTS_PER_S": UNLIMITED,
+            "TWILIO_REQUESTS_PER_S": UNLIMITED,
+        },
+        "erasure": providers,
+    }

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.loopback.server import Faults, LoopbackServer
+from tests.loopback.server import Faults, LoopbackServer, Served
 
 API_KEY = "SG.loopback-test-key"
 _QUERY = re.compile(r"""unique_args\['message_id'\]\s*=\s*"([^"]+)\"""")
@@ -54,7 +54,7 @@ class SentEmail:
 
 
 @dataclass
-class SendGridLoopback:
+class SendGridLoopback(Served):
     api_key: str = API_KEY
     faults: Faults = field(default_factory=Faults)
     sent: list[SentEmail] = field(default_factory=list)
@@ -72,16 +72,6 @@ class SendGridLoopback:
         app.router.add_post("/v3/recipients/erasejob", self._erase_job)
         app.router.add_get("/_loopback/sent", self._sent_since)
         self.server = LoopbackServer(app)
-
-    async def start(self) -> str:
-        return await self.server.start()
-
-    async def stop(self) -> None:
-        await self.server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
 
     def sent_for(self, message_id: str) -> list[SentEmail]:
         return [m for m in self.sent if m.message_id == message_id]

@@ -61,3 +61,19 @@ class LoopbackServer:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+
+
+class Served:
+    """start, stop and base_url for a stand-in that keeps its LoopbackServer in `server`."""
+
+    server: LoopbackServer
+
+    async def start(self) -> str:
+        return await self.server.start()
+
+    async def stop(self) -> None:
+        await self.server.stop()
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url

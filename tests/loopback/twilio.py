@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.loopback.server import Faults, LoopbackServer
+from tests.loopback.server import Faults, LoopbackServer, Served
 
 ACCOUNT_SID = "AC" + "0" * 31 + "1"
 AUTH_TOKEN = "loopback-auth-token"
@@ -71,7 +71,7 @@ class SentSms:
 
 
 @dataclass
-class TwilioLoopback:
+class TwilioLoopback(Served):
     account_sid: str = ACCOUNT_SID
     auth_token: str = AUTH_TOKEN
     faults: Faults = field(default_factory=Faults)
@@ -90,16 +90,6 @@ class TwilioLoopback:
             "/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json", self._delete
         )
         self.server = LoopbackServer(app)
-
-    async def start(self) -> str:
-        return await self.server.start()
-
-    async def stop(self) -> None:
-        await self.server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return self.server.base_url
 
     def sent_to(self, number: str) -> list[SentSms]:
         return [m for m in self.sent if m.to == number]
