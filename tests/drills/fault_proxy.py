@@ -1,7 +1,11 @@
 """An HTTP reverse proxy between a service and something it calls (Stripe, SendGrid, Twilio,
 billing's webhook), where a drill breaks the line: for a while every call answers 429 (with
 Retry-After) or 5xx without reaching the other side; or the calls are held (answered 200 and
-kept), to be delivered later many times over in shuffled order, as Stripe may redeliver."""
+kept), to be delivered later many times over in shuffled order, as Stripe may redeliver.
+
+In front of a webhook it can also deliver as Stripe does and localstripe does not: the sender
+is answered at once, and a delivery the receiver did not answer 2xx is made again after a
+pause, until it is."""
 
 from __future__ import annotations
 
@@ -49,8 +53,10 @@ class FaultProxy(Served):
     retry_after_s: int = 1
     holding: bool = False
     held: list[HeldRequest] = field(default_factory=list)
+    redelivering: bool = False  # deliver as Stripe does (see the module's docstring)
     forwarded: int = 0
     refused: int = 0  # calls answered with failing_status
+    redeliveries: int = 0
 
     def __post_init__(self) -> None:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -59,6 +65,7 @@ class FaultProxy(Served):
         app.on_cleanup.append(self._close)
         self.server = LoopbackServer(app)
         self.session: aiohttp.ClientSession | None = None
+        self.deliveries: set[asyncio.Task[None]] = set()
 
     async def _open(self, _: web.Application) -> None:
         self.session = aiohttp.ClientSession(
@@ -86,18 +93,34 @@ class FaultProxy(Served):
         if self.holding:
             self.held.append(held)
             return web.json_response({"received": True})
+        if self.redelivering:
+            task = asyncio.create_task(self._deliver_until_accepted(held))
+            self.deliveries.add(task)
+            task.add_done_callback(self.deliveries.discard)
+            return web.json_response({"received": True})
         status, headers, payload = await self._forward(held)
         return web.Response(status=status, headers=headers, body=payload)
 
     async def _forward(self, held: HeldRequest) -> tuple[int, dict[str, str], bytes]:
+        """The upstream's answer; 502 when it could not be had (as a gateway answers)."""
         assert self.session is not None
-        async with self.session.request(
-            held.method, self.upstream + held.path_qs, headers=held.headers, data=held.body
-        ) as answer:
-            payload = await answer.read()
-            headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS}
-            self.forwarded += 1
-            return answer.status, headers, payload
+        try:
+            async with self.session.request(
+                held.method, self.upstream + held.path_qs, headers=held.headers, data=held.body
+            ) as answer:
+                payload = await answer.read()
+                headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return 502, {}, f"drill proxy: upstream unreachable ({type(exc).__name__})".encode()
+        self.forwarded += 1
+        return answer.status, headers, payload
+
+    async def _deliver_until_accepted(self, held: HeldRequest) -> None:
+        pause = 0.5
+        while (await self._forward(held))[0] >= 300:
+            self.redeliveries += 1
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 8.0)
 
     async def replay(self, times: int, seed: int) -> dict[int, int]:
         """Delivers every held request `times` times, all copies in one shuffled order, a few

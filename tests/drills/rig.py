@@ -79,7 +79,8 @@ class Rig:
         self.email = FaultProxy(self.sendgrid.base_url)
         self.sms = FaultProxy(self.twilio.base_url)
         self.stripe = FaultProxy("")  # localstripe's port is the stack's: set below
-        self.webhooks = FaultProxy("")  # billing's port likewise
+        # billing's port likewise; it delivers as Stripe does (localstripe never redelivers).
+        self.webhooks = FaultProxy("", redelivering=True)
         for proxy in (self.email, self.sms, self.stripe, self.webhooks):
             self.loop.run(proxy.start())
         self.stack = Stack(

@@ -40,7 +40,6 @@ def gated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rig, TcpGa
         with running_rig(tmp_path_factory.mktemp("drill-db"), through_gate) as rig:
             yield rig, gate, loop
     finally:
-        loop.run(gate.open()) if gate.server is None else None
         for url in urls.values():
             drop_pg_database(url)
         loop.close()

@@ -106,6 +106,8 @@ class Load:
                         await self._pipeline(member, membership, billing, payer, deadline)
                     except GaveUp as exc:
                         self.traffic.gave_up.append(f"member {member.serial}: {exc}")
+                    except Exception as exc:  # reported with the rest, not ending the load
+                        self.traffic.gave_up.append(f"member {member.serial}: {exc!r}")
 
             try:
                 await asyncio.gather(*(worker() for _ in range(concurrency)))
