@@ -59,33 +59,34 @@ def test_a_poison_event_on_each_topic_lands_in_its_dlq_and_the_partition_moves_o
     stack = rig.stack
     load = rig.start_load(api_key, MEMBERS)
     time.sleep(5)
-    consumed = consumed_topics(stack)
     poison_every_partition(stack)
     traffic = load.result(timeout=600)
 
     partitions = {spec.name: spec.partitions for spec in CATALOG}
-    expected = {(t, s) for s, topics in consumed.items() for t in topics}
 
-    def parked() -> tuple[list[Any], Counter[tuple[str, str]]] | None:
-        """The dead letters, and how many each service parked by topic, once every
-        consumer of every topic has parked its poisons."""
+    def parked() -> tuple[list[Any], Counter[tuple[str, str]], set[tuple[str, str]]] | None:
+        """The dead letters, how many each consumer parked by topic, and the (topic, service)
+        pairs the services consume, once each consumer seen has parked one poison per
+        partition and every pair has a consumer that did (and it stays so a moment)."""
+        expected = {(t, s) for s, topics in consumed_topics(stack).items() for t in topics}
         records = read_topics(stack.broker, [spec.dlq for spec in CATALOG])
-        by_service = Counter(
-            (
-                dict(r.headers)[H_SOURCE].decode(),
-                dict(r.headers)[H_CONSUMER].decode().split(".", 1)[0],
-            )
+        by_consumer = Counter(
+            (dict(r.headers)[H_SOURCE].decode(), dict(r.headers)[H_CONSUMER].decode())
             for r in records
         )
-        return (records, by_service) if set(by_service) >= expected else None
+        covered = {(topic, consumer.split(".", 1)[0]) for topic, consumer in by_consumer}
+        complete = covered >= expected and all(
+            count == partitions[topic] for (topic, _), count in by_consumer.items()
+        )
+        return (records, by_consumer, expected) if complete else None
 
-    records, by_service = wait_until(parked, timeout_s=120, what="every poison parked")
+    wait_until(parked, timeout_s=120, what="every poison parked")
+    time.sleep(3)
+    records, by_consumer, expected = wait_until(parked, timeout_s=30, what="parked to stay")
     books = settled_books(stack, api_key, rig.sendgrid, traffic)
     problems = books.problems(traffic, Counter(r.topic for r in records))
 
-    assert consumed, "no service reported a consumed topic"
-    assert set(by_service) == expected
-    for (topic, service), count in by_service.items():
-        assert count % partitions[topic] == 0, f"{service} parked {count} poisons of {topic}"
+    assert expected, "no service reported a consumed topic"
+    assert {(t, c.split(".", 1)[0]) for t, c in by_consumer} == expected
     assert all(r.value == POISON for r in records), "a real event was dead-lettered"
     assert problems == [], problems[:20]
