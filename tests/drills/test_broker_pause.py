@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from tests.drills.conftest import MEMBERS
+from tests.drills.conftest import LOAD_TIMEOUT_S, MEMBERS, TEST_TIMEOUT_S
 from tests.drills.rig import Rig
 
-pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(TEST_TIMEOUT_S)]
 
 PAUSE_S = 30.0
 
@@ -31,7 +31,7 @@ def test_the_outbox_holds_while_the_broker_is_away_then_drains(rig: Rig) -> None
     finally:
         stack.signal("broker", signal.SIGCONT)
 
-    traffic = load.result(timeout=600)
+    traffic = load.result(timeout=LOAD_TIMEOUT_S)
     problems = rig.problems(api_key, traffic)
 
     assert registered_during > 0, "sign-ups stopped while only the broker was away"

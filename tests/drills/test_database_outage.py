@@ -14,11 +14,11 @@ from membership.v1 import membership_pb2, membership_pb2_grpc
 
 from kontingent_cli.devstack import SERVICES
 from tests.conftest import PG_AVAILABLE, create_pg_database, drop_pg_database
-from tests.drills.conftest import MEMBERS
+from tests.drills.conftest import LOAD_TIMEOUT_S, MEMBERS, TEST_TIMEOUT_S
 from tests.drills.rig import LoopThread, Rig, running_rig
 from tests.drills.tcp_gate import TcpGate
 
-pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(TEST_TIMEOUT_S)]
 
 OUTAGE_S = 30.0
 PG = ("127.0.0.1", 5432)
@@ -70,7 +70,7 @@ def test_calls_answer_unavailable_while_the_database_is_away_then_work_resumes(
     finally:
         loop.run(gate.open())
 
-    traffic = load.result(timeout=600)
+    traffic = load.result(timeout=LOAD_TIMEOUT_S)
     problems = rig.problems(api_key, traffic)
 
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from kontingent_cli.devstack import SERVICES
-from tests.drills.conftest import MEMBERS
+from tests.drills.conftest import LOAD_TIMEOUT_S, MEMBERS, TEST_TIMEOUT_S
 from tests.drills.rig import Rig
 
-pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(TEST_TIMEOUT_S)]
 
 BETWEEN_KILLS_S = 6.0  # long enough for the restarted service to be back in the stream
 
@@ -31,7 +31,7 @@ def test_each_service_killed_mid_stream_loses_and_doubles_nothing(rig: Rig) -> N
         killed.append(service)
         rig.restart(service)
 
-    traffic = load.result(timeout=600)
+    traffic = load.result(timeout=LOAD_TIMEOUT_S)
     problems = rig.problems(api_key, traffic)
 
     assert killed == list(SERVICES)

@@ -16,11 +16,11 @@ from kontingent_cli.devstack import SERVICES, Stack
 from services.common.consumer import H_CONSUMER, H_SOURCE
 from services.common.topics import CATALOG
 from tests.drills.books import settled_books
-from tests.drills.conftest import MEMBERS
+from tests.drills.conftest import LOAD_TIMEOUT_S, MEMBERS, TEST_TIMEOUT_S
 from tests.drills.rig import Rig
 from tests.e2e.helpers import read_topics, wait_until
 
-pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(TEST_TIMEOUT_S)]
 
 POISON = b"\x00\xffnot an event"
 
@@ -60,7 +60,7 @@ def test_a_poison_event_on_each_topic_lands_in_its_dlq_and_the_partition_moves_o
     load = rig.start_load(api_key, MEMBERS)
     time.sleep(5)
     poison_every_partition(stack)
-    traffic = load.result(timeout=600)
+    traffic = load.result(timeout=LOAD_TIMEOUT_S)
 
     partitions = {spec.name: spec.partitions for spec in CATALOG}
 

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from tests.drills.conftest import MEMBERS
+from tests.drills.conftest import LOAD_TIMEOUT_S, MEMBERS, TEST_TIMEOUT_S
 from tests.drills.rig import Rig
 
-pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(TEST_TIMEOUT_S)]
 
 SPELL_S = 10.0  # how long each kind of failure lasts
 
@@ -28,7 +28,7 @@ def test_providers_throttling_then_failing_leave_no_gap_and_no_double(rig: Rig) 
     for proxy in rig.providers:
         proxy.failing_status = 0
 
-    traffic = load.result(timeout=600)
+    traffic = load.result(timeout=LOAD_TIMEOUT_S)
     problems = rig.problems(api_key, traffic)
 
     refused = {proxy.upstream: proxy.refused for proxy in rig.providers}

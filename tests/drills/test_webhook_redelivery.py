@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.drills.conftest import MEMBERS
+from tests.drills.conftest import LOAD_TIMEOUT_S, MEMBERS, TEST_TIMEOUT_S
 from tests.drills.fault_proxy import describe
 from tests.drills.rig import Rig
 
-pytestmark = [pytest.mark.drill, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.drill, pytest.mark.timeout(TEST_TIMEOUT_S)]
 
 TIMES = 10
 
@@ -18,10 +18,10 @@ TIMES = 10
 def test_each_webhook_ten_times_shuffled_books_each_payment_once(rig: Rig) -> None:
     api_key = rig.org("Webhook IL", "974760673")
     rig.webhooks.holding = True
-    traffic = rig.start_load(api_key, MEMBERS).result(timeout=600)
+    traffic = rig.start_load(api_key, MEMBERS).result(timeout=LOAD_TIMEOUT_S)
     held = len(rig.webhooks.held)
 
-    statuses = rig.loop.run(rig.webhooks.replay(TIMES, seed=7), timeout_s=600)
+    statuses = rig.loop.run(rig.webhooks.replay(TIMES, seed=7), timeout_s=LOAD_TIMEOUT_S)
     problems = rig.problems(api_key, traffic)
 
     assert held >= traffic.confirmed, f"{held} webhooks held for {traffic.confirmed} payments"
