@@ -11,7 +11,7 @@ from statistics import median
 
 from bench import procstat
 from bench.common import percentile
-from bench.report import Figure, verdict
+from bench.report import Figure, labelled_rows, verdict
 
 TARGET_P99_S = 2.0
 TARGET_RATE = 100.0
@@ -164,13 +164,11 @@ def render(args: argparse.Namespace, latency: LatencyPhase, drain: DrainPhase) -
     ]
     if drain.timed_out:
         rows.append(("timeout", "the drain hit its time limit; see 'drain erasures'"))
-    width = max(len(label) for label, _ in rows)
-    lines = [
+    lines = labelled_rows(
         f"Kontingent erasure benchmark: sample={args.sample}, N={args.n}, "
         f"concurrency={args.concurrency}, {os.cpu_count()} CPUs",
-        "",
-        *(f"  {label:<{width}}  {value}" for label, value in rows),
-    ]
+        rows,
+    )
     if latency.samples:
         targets: dict[str, list[float]] = {}
         for s in latency.samples:

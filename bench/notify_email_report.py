@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from bench import procstat
 from bench.common import Calls
-from bench.report import Figure, verdict
+from bench.report import Figure, labelled_rows, verdict
 
 TARGET = 0.80
 # Longer than this from SIGCONT to the first welcome, and the pause cost a consumer group
@@ -162,14 +162,11 @@ def render(
     ]
     if service.timed_out:
         rows.append(("timeout", "the run hit its time limit; see 'welcomes at the server'"))
-    width = max(len(label) for label, _ in rows)
-    lines = [
+    title = (
         f"Kontingent notify email benchmark: N={args.n}, concurrency={args.concurrency}, "
-        f"warm-up={args.warmup}, {os.cpu_count()} CPUs",
-        "",
-    ]
-    lines += [f"  {label:<{width}}  {value}" for label, value in rows]
-    return "\n".join(lines + cpu_table(service))
+        f"warm-up={args.warmup}, {os.cpu_count()} CPUs"
+    )
+    return "\n".join(labelled_rows(title, rows) + cpu_table(service))
 
 
 def cpu_table(phase: ServicePhase) -> list[str]:

@@ -80,6 +80,12 @@ def verdict(met: bool | None) -> str:
     return "-" if met is None else "MET" if met else "NOT MET"
 
 
+def labelled_rows(title: str, rows: list[tuple[str, str]]) -> list[str]:
+    """A benchmark's own report: its title, then label/value rows with the labels aligned."""
+    width = max(len(label) for label, _ in rows)
+    return [title, "", *(f"  {label:<{width}}  {value}".rstrip() for label, value in rows)]
+
+
 def number(value: float | None) -> str:
     if value is None or math.isnan(value):
         return "n/a"

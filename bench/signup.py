@@ -34,7 +34,7 @@ from bench.common import (
     register_request,
     run_calls,
 )
-from bench.report import Figure, publish
+from bench.report import Figure, labelled_rows, publish
 from kontingent_cli.devstack import Stack
 from services.common.topics import MESSAGE_RECORDED
 
@@ -278,13 +278,11 @@ def render(report: Report) -> str:
     if report.timed_out:
         rows.append(("timeout", "the run hit its time limit; see 'welcomes recorded'"))
 
-    width = max(len(label) for label, _ in rows)
-    lines = [
+    lines = labelled_rows(
         f"Kontingent sign-up benchmark: N={report.n}, concurrency={report.concurrency}, "
         f"warm-up={report.warmup}, {os.cpu_count()} CPUs",
-        "",
-    ]
-    lines += [f"  {label:<{width}}  {value}".rstrip() for label, value in rows]
+        rows,
+    )
     lines += cpu_table(report, len(done))
     return "\n".join(lines)
 

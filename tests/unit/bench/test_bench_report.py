@@ -15,6 +15,7 @@ from bench.erasure_report import DrainPhase, LatencyPhase, Sample, figures
 from bench.report import (
     REPORT_DIR_ENV,
     Figure,
+    labelled_rows,
     load,
     publish,
     publish_memory,
@@ -83,6 +84,11 @@ def test_memory_table_in_mib_with_the_highest_per_process() -> None:
     assert head.split() == ["process", "signup", "erasure", "highest"]
     assert membership.split() == ["membership", "100", "150", "150"]
     assert notify.split() == ["notify", "n/a", "90", "90"]
+
+
+def test_a_benchmarks_own_rows_align_their_values_after_the_title() -> None:
+    lines = labelled_rows("Title", [("rate", "12 /s"), ("target >= 10 /s", "MET"), ("empty", "")])
+    assert lines == ["Title", "", "  rate             12 /s", "  target >= 10 /s  MET", "  empty"]
 
 
 def test_highest_peak_per_process_across_benchmarks_becomes_a_figure() -> None:
