@@ -10,6 +10,7 @@ sign-up that the first try already made comes back as ALREADY_EXISTS naming the 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -139,8 +140,11 @@ class Load:
             deadline,
         )
         member.payment_intent_id = payment.payment_intent_id
+        tries = itertools.count()
         await self._persist(
-            "stripe confirm", lambda: self._confirm(payer, payment.payment_intent_id), deadline
+            "stripe confirm",
+            lambda: self._confirm(payer, payment.payment_intent_id, retry=next(tries) > 0),
+            deadline,
         )
         member.confirmed = True
 
@@ -181,12 +185,13 @@ class Load:
         return invoices.invoices[0].invoice_id if invoices.invoices else None
 
     @staticmethod
-    async def _confirm(payer: stripe.StripeClient, payment_intent_id: str) -> bool:
-        """What Stripe.js does in the payer's browser: a card, then confirm. A try after one
-        whose answer was lost finds the intent already paid."""
-        intent = await payer.v1.payment_intents.retrieve_async(payment_intent_id)
-        if intent.status == "succeeded":
-            return True
+    async def _confirm(payer: stripe.StripeClient, payment_intent_id: str, *, retry: bool) -> bool:
+        """What Stripe.js does in the payer's browser: a card, then confirm. A retry first
+        looks whether the try whose answer was lost paid the intent after all."""
+        if retry:
+            intent = await payer.v1.payment_intents.retrieve_async(payment_intent_id)
+            if intent.status == "succeeded":
+                return True
         method = await payer.v1.payment_methods.create_async(
             {
                 "type": "card",
