@@ -18,10 +18,12 @@ from tests.e2e.helpers import (
     cli_json,
     create_org,
     database_bytes,
+    emails_to,
     erase,
     export_once_invoiced,
     private_stack,
     register,
+    wait_until,
 )
 
 STORES = ["membership", "billing", "notify"]
@@ -67,6 +69,16 @@ def test_replay_after_a_restore_erases_the_member_again_and_import_never_recreat
         before_her = _snapshot(stack, "membership", tmp_path)
         member = register(stack, org, "Tove Replay", EMAIL, "+4793000001")["member_id"]
         export_once_invoiced(stack, org, member)
+        # Notify logs her welcome on its own time: the backup must hold it.
+        wait_until(
+            lambda: (
+                emails_to(stack, EMAIL, subject="Velkommen")
+                and cli_json(stack, "member", "export", member, "--org", org["org_id"])["stores"][
+                    "notify"
+                ]["messages"]
+            ),
+            what="her welcome email logged at notify",
+        )
         backup = _restart_with(stack, None)  # the backup, taken before the erasure
 
         erase(stack, org["org_id"], member)

@@ -3,12 +3,16 @@ export from every store, erasure everywhere with the key shredded last."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 
 import pytest
 
 from kontingent_cli.devstack import Stack
 from tests.e2e.helpers import (
+    KONTINGENT,
     cli,
     cli_json,
     create_org,
@@ -27,6 +31,30 @@ def org(stack: Stack) -> dict[str, str]:
     created = create_org(stack, "Oslo Sjakklubb", "916476507")
     assert created["api_key"].startswith("kt_")
     return created
+
+
+def test_the_installed_console_script_drives_the_stack(stack: Stack, org: dict[str, str]) -> None:
+    """The other tests run the CLI's app in-process; this is the command a user types."""
+    member = register(stack, org, "Ola Konsoll", "ola.konsoll@example.no", "+47 912 34 568")
+    env = {**os.environ, **stack.cli_env()}
+    shown = subprocess.run(
+        [KONTINGENT, "member", "get", member["member_id"], "--org", org["org_id"], "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["name"] == "Ola Konsoll"
+    refused = subprocess.run(
+        [KONTINGENT, "member", "get", member["member_id"], "--org", "no-such-org"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0 and refused.stderr.strip()
+    assert "Traceback" not in refused.stderr
 
 
 def test_sign_up_sends_welcome_invoices_and_exports(stack: Stack, org: dict[str, str]) -> None:
