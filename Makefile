@@ -31,8 +31,12 @@ $(GEN_STAMP): $(STAMP) $(PROTOS)
 run: protos
 	$(BIN)/kontingent dev up
 
+# Two workers (pytest-xdist); the tests sharing one running stack stay on one worker
+# (tests/conftest.py groups them), so each stack starts once.
+TEST_WORKERS ?= 2
 test: protos browser promtool kubectl
-	$(BIN)/python -m pytest -q -p no:cacheprovider -m 'not drill' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup \
+		-m 'not drill' $(PYTEST_ARGS)
 
 # The fault drills (tests/drills): DRILL_MEMBERS (1,000) sign-ups and payments per drill while
 # a fault is injected; apart from `make test` for their length. CI runs both (.ci/run).

@@ -108,3 +108,15 @@ def broker() -> Iterator[str]:
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(10)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """make test spreads the suite over two workers (pytest-xdist, --dist loadgroup): the
+    tests that share one running stack of services go to one worker together, so that each
+    stack starts once rather than on every worker that draws one of its tests."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "stack" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(f"stack-{callspec.params['stack']}"))
+        elif item.path.parent.name == "fuzz":
+            item.add_marker(pytest.mark.xdist_group("fuzz-stack"))
