@@ -5,16 +5,19 @@ kept), to be delivered later many times over in shuffled order, as Stripe may re
 
 In front of a webhook it can also deliver as Stripe does and localstripe does not: the sender
 is answered at once, and a delivery the receiver did not answer 2xx is made again after a
-pause, until it is."""
+pause, until it is; and each delivery is signed anew at its own time (Stripe gives every
+attempt a new timestamp and signature, so a retry days later is not refused as stale)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+import time
 from dataclasses import dataclass, field
 
 import aiohttp
+import stripe
 from aiohttp import web
 
 from tests.loopback.server import LoopbackServer, Served
@@ -54,6 +57,7 @@ class FaultProxy(Served):
     holding: bool = False
     held: list[HeldRequest] = field(default_factory=list)
     redelivering: bool = False  # deliver as Stripe does (see the module's docstring)
+    signing_secret: str = ""  # set: each delivery signed anew with it, as Stripe signs
     forwarded: int = 0
     refused: int = 0  # calls answered with failing_status
     redeliveries: int = 0
@@ -104,9 +108,15 @@ class FaultProxy(Served):
     async def _forward(self, held: HeldRequest) -> tuple[int, dict[str, str], bytes]:
         """The upstream's answer; 502 when it could not be had (as a gateway answers)."""
         assert self.session is not None
+        sent = held.headers
+        if self.signing_secret:
+            sent = {k: v for k, v in sent.items() if k.lower() != "stripe-signature"}
+            sent["Stripe-Signature"] = stripe.WebhookSignature.generate_signature_header(
+                held.body.decode(), self.signing_secret, int(time.time())
+            )
         try:
             async with self.session.request(
-                held.method, self.upstream + held.path_qs, headers=held.headers, data=held.body
+                held.method, self.upstream + held.path_qs, headers=sent, data=held.body
             ) as answer:
                 payload = await answer.read()
                 headers = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_HEADERS}

@@ -79,7 +79,8 @@ class Rig:
         self.email = FaultProxy(self.sendgrid.base_url)
         self.sms = FaultProxy(self.twilio.base_url)
         self.stripe = FaultProxy("")  # localstripe's port is the stack's: set below
-        # billing's port likewise; it delivers as Stripe does (localstripe never redelivers).
+        # billing's port likewise; it delivers and signs as Stripe does (localstripe never
+        # redelivers).
         self.webhooks = FaultProxy("", redelivering=True)
         for proxy in (self.email, self.sms, self.stripe, self.webhooks):
             self.loop.run(proxy.start())
@@ -94,6 +95,7 @@ class Rig:
         )
         self.stripe.upstream = self.stack.stripe_url
         self.webhooks.upstream = self.stack.http_url("billing")
+        self.webhooks.signing_secret = self.stack.secrets["STRIPE_WEBHOOK_SECRETS"]
 
     @property
     def providers(self) -> tuple[FaultProxy, ...]:
