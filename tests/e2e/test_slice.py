@@ -36,23 +36,20 @@ def org(stack: Stack) -> dict[str, str]:
 def test_the_installed_console_script_drives_the_stack(stack: Stack, org: dict[str, str]) -> None:
     """The other tests run the CLI's app in-process; this is the command a user types."""
     member = register(stack, org, "Ola Konsoll", "ola.konsoll@example.no", "+47 912 34 568")
-    env = {**os.environ, **stack.cli_env()}
-    shown = subprocess.run(
-        [KONTINGENT, "member", "get", member["member_id"], "--org", org["org_id"], "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def installed(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [KONTINGENT, *args],
+            env={**os.environ, **stack.cli_env()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    shown = installed("member", "get", member["member_id"], "--org", org["org_id"], "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["name"] == "Ola Konsoll"
-    refused = subprocess.run(
-        [KONTINGENT, "member", "get", member["member_id"], "--org", "no-such-org"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    refused = installed("member", "get", member["member_id"], "--org", "no-such-org")
     assert refused.returncode != 0 and refused.stderr.strip()
     assert "Traceback" not in refused.stderr
 
